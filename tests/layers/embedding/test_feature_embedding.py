@@ -1,0 +1,66 @@
+import keras
+import numpy as np
+import pytest
+
+from keras_adrec.layers import FeatureEmbedding
+from tests import test_case
+
+
+def test_lookup_matches_separate_tables():
+    layer = FeatureEmbedding([3, 5, 2], 4)
+    ids = np.array([[0, 4, 1], [2, 0, 0]])
+    out = keras.ops.convert_to_numpy(layer(ids))
+    table = keras.ops.convert_to_numpy(layer.embeddings)
+    # Reference: slice the variable into one table per feature.
+    tables = [table[0:3], table[3:8], table[8:10]]
+    expected = np.stack(
+        [np.stack([tables[f][ids[b, f]] for f in range(3)]) for b in range(2)]
+    )
+    assert out.shape == (2, 3, 4)
+    test_case.assert_allclose(out, expected)
+
+
+def test_dlrm_uniform_bounds_per_table():
+    keras.utils.set_random_seed(0)
+    layer = FeatureEmbedding([4, 10000], 8)
+    layer.build((None, 2))
+    table = keras.ops.convert_to_numpy(layer.embeddings)
+    assert np.abs(table[:4]).max() <= np.sqrt(1 / 4)
+    assert np.abs(table[4:]).max() <= np.sqrt(1 / 10000)
+    # The big table spans its range: not a constant or tiny init.
+    assert np.abs(table[4:]).max() > 0.9 * np.sqrt(1 / 10000)
+
+
+def test_out_of_range_id_raises():
+    layer = FeatureEmbedding([3, 3], 2)
+    with pytest.raises(Exception):
+        keras.ops.convert_to_numpy(layer(np.array([[0, 7]])))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"vocabulary_sizes": [], "embedding_dim": 4}, "vocabulary_sizes"),
+        ({"vocabulary_sizes": [3, 0], "embedding_dim": 4}, "positive"),
+        ({"vocabulary_sizes": [3], "embedding_dim": 0}, "embedding_dim"),
+    ],
+)
+def test_invalid_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        FeatureEmbedding(**kwargs)
+
+
+def test_wrong_feature_count():
+    with pytest.raises(ValueError, match="2 tables"):
+        FeatureEmbedding([3, 3], 2)(np.zeros((1, 3), "int32"))
+
+
+def test_config_and_saving(tmp_path):
+    layer = FeatureEmbedding([3, 5], 4, embeddings_initializer="he_normal")
+    test_case.assert_config_round_trip(layer)
+    test_case.assert_serialization_round_trip(FeatureEmbedding([3, 5], 4))
+    inputs = keras.Input((2,), dtype="int32")
+    model = keras.Model(inputs, FeatureEmbedding([3, 5], 4)(inputs))
+    test_case.assert_keras_save_load(
+        model, np.array([[1, 4], [2, 0]], "int32"), tmp_path
+    )
