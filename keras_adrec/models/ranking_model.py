@@ -146,7 +146,12 @@ class RankingModel(keras.Model):
         )
         self.built = True
 
-    def call(self, inputs, training=None):
+    def interaction_tokens(self, inputs, training=None):
+        """The interaction's input `[B, N+1, D]`: bottom vector, embeddings.
+
+        Returns:
+            `(tokens, bottom)`: the token tensor and the bottom-MLP output.
+        """
         dense, sparse = _unpack(inputs)
         bottom = self.bottom_stack(dense, training=training)
         embeddings = self.embedding_layer(sparse)
@@ -160,6 +165,10 @@ class RankingModel(keras.Model):
         tokens = keras.ops.concatenate(
             [keras.ops.expand_dims(bottom, 1), embeddings], axis=1
         )
+        return tokens, bottom
+
+    def call(self, inputs, training=None):
+        tokens, bottom = self.interaction_tokens(inputs, training=training)
         crossed = self.interaction(tokens, training=training)
         top_input = keras.ops.concatenate(
             [bottom, keras.ops.cast(crossed, bottom.dtype)], axis=-1
