@@ -1,0 +1,146 @@
+"""Finding, opening and counting the lines of input text files.
+
+Paths go through `tf.io.gfile`, so local files and the file systems TF knows
+(gs://, ...) both work. Gzip files are recognised by their first two bytes,
+whatever their name.
+"""
+
+import gzip
+import os
+import re
+
+import tensorflow as tf
+
+from keras_adrec.data.errors import DataFormatError
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK_BYTES = 16 * 1024 * 1024
+_GLOB_CHARS = re.compile(r"[*?\[]")
+# Descriptions written beside data files (e.g. by SyntheticCriteo.write_tsv);
+# a directory listing skips them.
+_SIDECAR_NAMES = ("README.md", "metadata.json")
+
+
+def natural_key(path):
+    """Sort key that orders `day_2` before `day_10`."""
+    name = os.path.basename(path)
+    parts = re.split(r"(\d+)", name)
+    return [int(p) if p.isdigit() else p for p in parts], path
+
+
+def resolve_files(paths):
+    """Expand `paths` to the list of data files, in time order.
+
+    Args:
+        paths: a path (str or os.PathLike) or a list of them. Each is a
+            file, a directory (its non-hidden files, in natural name order,
+            e.g. `day_0` .. `day_23`, without the `README.md` and
+            `metadata.json` descriptions that may sit beside them) or a
+            glob pattern (its matches, in natural order). Files given
+            explicitly keep the given order.
+
+    Returns:
+        A list of file paths (str).
+
+    Raises:
+        FileNotFoundError: for a missing path, a pattern without matches,
+            a directory without data files, or no paths at all.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    paths = [os.fspath(p) for p in paths]
+    if not paths:
+        raise FileNotFoundError("No data paths were given.")
+    files = []
+    for path in paths:
+        if tf.io.gfile.isdir(path):
+            names = [
+                n.rstrip("/")
+                for n in tf.io.gfile.listdir(path)
+                if not n.startswith(".") and n not in _SIDECAR_NAMES
+            ]
+            found = [
+                os.path.join(path, n)
+                for n in names
+                if not tf.io.gfile.isdir(os.path.join(path, n))
+            ]
+            if not found:
+                raise FileNotFoundError(
+                    f"Directory {path} contains no data files."
+                )
+            files.extend(sorted(found, key=natural_key))
+        elif tf.io.gfile.exists(path):
+            files.append(path)
+        elif _GLOB_CHARS.search(path):
+            found = [
+                p for p in tf.io.gfile.glob(path) if not tf.io.gfile.isdir(p)
+            ]
+            if not found:
+                raise FileNotFoundError(f"No data files match {path}.")
+            files.extend(sorted(found, key=natural_key))
+        else:
+            raise FileNotFoundError(f"Data file {path} does not exist.")
+    return files
+
+
+def is_gzip(path):
+    with tf.io.gfile.GFile(path, "rb") as f:
+        return f.read(2) == _GZIP_MAGIC
+
+
+def compression_type(path):
+    """The `compression_type` of `tf.data.TextLineDataset` for `path`."""
+    return "GZIP" if is_gzip(path) else ""
+
+
+def open_text_bytes(path):
+    """Open `path` for reading decompressed bytes (a context manager)."""
+    raw = tf.io.gfile.GFile(path, "rb")
+    if is_gzip(path):
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    return raw
+
+
+def read_first_lines(path, count):
+    """Return up to `count` first lines of `path` (decompressed), as str.
+
+    Line ends ("\\n" or "\\r\\n") are removed, as `TextLineDataset` does.
+    """
+    lines = []
+    with open_text_bytes(path) as f:
+        for _ in range(count):
+            line = f.readline()
+            if not line:
+                break
+            if line.endswith(b"\n"):
+                line = line[:-1]
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            lines.append(line.decode("utf-8", errors="replace"))
+    return lines
+
+
+def check_not_empty(path):
+    """Raise `DataFormatError` if `path` holds no bytes (after gunzip)."""
+    with open_text_bytes(path) as f:
+        if not f.read(1):
+            raise DataFormatError(path, None, "the file is empty")
+
+
+def count_lines(path):
+    """Number of lines `tf.data.TextLineDataset` yields for `path`.
+
+    Streams the file in 16 MiB chunks: memory stays flat for any size.
+    """
+    lines = 0
+    last = b""
+    with open_text_bytes(path) as f:
+        while True:
+            chunk = f.read(_CHUNK_BYTES)
+            if not chunk:
+                break
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    if last and last != b"\n":
+        lines += 1
+    return lines
