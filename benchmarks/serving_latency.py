@@ -1,0 +1,457 @@
+"""Latency and throughput of the exported TF Serving SavedModel.
+
+Loads the SavedModel written by `keras_adrec.export.export_for_serving`
+with plain `tf.saved_model.load` and times its signatures the way a model
+server calls them: one call per request, inputs already tensors.
+
+- `serving_default` (raw dense + categorical tensors) and `serve_examples`
+  (serialized tf.Example): latency p50 / p99 / mean at batch 1 and 64,
+  `--calls` timed calls each after `--warmup` untimed ones;
+- `serving_default` at batch 1024: rows/s over `--throughput-calls` calls.
+
+Requests cycle through held-out raw rows (unseen tokens included), so the
+preprocessing lookups see realistic misses.
+
+Model: by default it trains a small RM1 Ad-Rec model (the RM1 preset
+unchanged, one epoch) on the first 8,000 lines of the real Criteo sample
+`criteo/train_head10k.txt` if present, else on SYNTHETIC rows
+(`SyntheticCriteo`), and exports it to a temporary folder. `--model-dir DIR`
+exports an existing `adrec train` directory instead; `--export-dir DIR`
+times an existing export (a version folder, or a base folder: the largest
+version). `--smoke` is a toy run (tiny model, few calls) for tests.
+
+Writes `serving_latency.md` and `serving_latency.json` to `--output-dir`
+(default `benchmarks/results`) with the command, machine, versions and date.
+
+    python benchmarks/serving_latency.py
+    python benchmarks/serving_latency.py --smoke --output-dir /tmp/bench
+"""
+
+import argparse
+import datetime
+import gc
+import json
+import os
+import pathlib
+import platform
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import keras_adrec  # noqa: E402
+from keras_adrec import data as adrec_data  # noqa: E402
+from keras_adrec import paths  # noqa: E402
+from keras_adrec.data.synthetic import SyntheticCriteo  # noqa: E402
+from keras_adrec.export import EXAMPLES_SIGNATURE  # noqa: E402
+from keras_adrec.export import SERVING_SIGNATURE  # noqa: E402
+from keras_adrec.export import export_for_serving  # noqa: E402
+from keras_adrec.training.ranking_job import train_ranking  # noqa: E402
+
+REAL_SAMPLE = "criteo/train_head10k.txt"
+RESULTS_DIR = pathlib.Path(__file__).resolve().parent / "results"
+REPORT_NAME = "serving_latency"
+LATENCY_BATCHES = (1, 64)
+THROUGHPUT_BATCH = 1024
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--model-dir", help="an `adrec train` directory")
+    source.add_argument("--export-dir", help="an existing serving export")
+    p.add_argument("--calls", type=int, default=None, help="timed calls (1000)")
+    p.add_argument(
+        "--warmup", type=int, default=None, help="untimed calls (100)"
+    )
+    p.add_argument(
+        "--throughput-calls",
+        type=int,
+        default=None,
+        help="calls of 1024 rows (100)",
+    )
+    p.add_argument(
+        "--train-lines",
+        type=int,
+        default=None,
+        help="training lines (8000)",
+    )
+    p.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="use synthetic rows even if the real sample is present",
+    )
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="toy size: tiny model, 600 training lines, 30 calls",
+    )
+    p.add_argument("--output-dir", default=str(RESULTS_DIR))
+    args = p.parse_args(argv)
+    # (full run, --smoke) defaults; explicit flags win.
+    defaults = {
+        "calls": (1000, 30),
+        "warmup": (100, 5),
+        "throughput_calls": (100, 3),
+        "train_lines": (8000, 600),
+    }
+    for name, values in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, values[int(args.smoke)])
+    for name in ("calls", "warmup", "throughput_calls", "train_lines"):
+        if getattr(args, name) < (0 if name == "warmup" else 1):
+            p.error(f"--{name.replace('_', '-')} is too small")
+    return args
+
+
+def source_rows(args, work):
+    """`(path, description, synthetic)` of a Criteo TSV to train and query."""
+    needed = args.train_lines + THROUGHPUT_BATCH
+    real = None if args.synthetic else paths.shared_data_file(REAL_SAMPLE)
+    if real is not None:
+        with open(real, encoding="utf-8") as f:
+            lines = sum(1 for _ in f)
+        if lines >= needed:
+            return real, f"real Criteo sample `{REAL_SAMPLE}`", False
+    generator = SyntheticCriteo(rows_per_day=needed, num_days=1, seed=0)
+    path = generator.write_tsv(str(work / "synthetic"))[0]
+    return path, f"SYNTHETIC Criteo rows (SyntheticCriteo, {needed})", True
+
+
+def split_file(path, train_lines, work):
+    """The first `train_lines` lines, then the next 1024 (held out)."""
+    train = work / "train.txt"
+    held_out = work / "held_out.txt"
+    with (
+        open(path, encoding="utf-8") as f,
+        open(train, "w", encoding="utf-8") as t,
+        open(held_out, "w", encoding="utf-8") as h,
+    ):
+        for index, line in enumerate(f):
+            if index < train_lines:
+                t.write(line)
+            elif index < train_lines + THROUGHPUT_BATCH:
+                h.write(line)
+            else:
+                break
+    return train, held_out
+
+
+def prepare_export(args, work):
+    """Return `(version_dir, info)`; trains and exports unless given."""
+    info = {}
+    if args.export_dir:
+        path = pathlib.Path(args.export_dir)
+        if not (path / "saved_model.pb").is_file():
+            versions = [p for p in path.iterdir() if p.name.isdigit()]
+            if not versions:
+                raise SystemExit(f"No SavedModel version in {path}")
+            path = max(versions, key=lambda p: int(p.name))
+        info["model"] = f"existing export {path}"
+        return path, info
+    model_dir = args.model_dir
+    if model_dir is None:
+        source, description, synthetic = source_rows(args, work)
+        train, _ = split_file(source, args.train_lines, work)
+        overrides = (
+            {"bottom_units": [32], "top_units": [32]} if args.smoke else {}
+        )
+        model_dir = work / "model"
+        start = time.perf_counter()
+        summary = train_ranking(
+            data=f"criteo:{train}",
+            output=str(model_dir),
+            preset="rm1",
+            interaction="adrec",
+            overrides=overrides,
+            verbose=False,
+        )
+        info.update(
+            {
+                "model": "RM1 Ad-Rec"
+                + (
+                    " (smoke: bottom/top units [32])"
+                    if args.smoke
+                    else " (preset unchanged, 1 epoch)"
+                ),
+                "training_data": f"{description}, first "
+                f"{args.train_lines} lines",
+                "synthetic": synthetic,
+                "train_seconds": round(time.perf_counter() - start, 1),
+                "val_auc": round(summary["auc"], 4),
+            }
+        )
+    else:
+        info["model"] = f"trained model {model_dir}"
+    start = time.perf_counter()
+    path = export_for_serving(model_dir, work / "serving")
+    info["export_seconds"] = round(time.perf_counter() - start, 1)
+    return path, info
+
+
+def query_rows(args, work, schema):
+    """1024 raw rows to send: held-out rows of the training source."""
+    held_out = work / "held_out.txt"
+    if schema.name == "avazu":
+        held_out = paths.shared_data_file("avazu/train_head9999.csv")
+        if held_out is None:
+            raise SystemExit("An Avazu model needs the Avazu sample rows.")
+    elif not held_out.is_file():
+        source, _, _ = source_rows(args, work)
+        _, held_out = split_file(source, args.train_lines, work)
+    raw, _ = next(
+        iter(adrec_data.make_dataset(schema.name, [str(held_out)], 1024))
+    )
+    return raw["dense"].numpy(), raw["categorical"].numpy()
+
+
+def serialize_examples(dense, categorical, schema):
+    serialized = []
+    for d_row, c_row in zip(dense, categorical):
+        feature = {}
+        for name, value in zip(schema.dense_names, d_row):
+            if not np.isnan(value):
+                feature[name] = tf.train.Feature(
+                    float_list=tf.train.FloatList(value=[value])
+                )
+        for name, value in zip(schema.categorical_names, c_row):
+            if value:
+                feature[name] = tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[value])
+                )
+        example = tf.train.Example(features=tf.train.Features(feature=feature))
+        serialized.append(example.SerializeToString())
+    return np.array(serialized, dtype=object)
+
+
+def batches(arrays, batch_size, count):
+    """`count` batches of tensors cycling through the rows (made up front)."""
+    rows = len(arrays[0])
+    out = []
+    for i in range(count):
+        start = (i * batch_size) % rows
+        index = (np.arange(batch_size) + start) % rows
+        out.append([tf.constant(a[index]) for a in arrays])
+    return out
+
+
+def time_calls(function, inputs, warmup):
+    """Wall seconds of each call, and the process CPU seconds of all."""
+    for args in inputs[: max(warmup, 1)]:
+        function(*args)
+    seconds = []
+    cpu_start = time.process_time()
+    for args in inputs:
+        start = time.perf_counter()
+        function(*args)
+        seconds.append(time.perf_counter() - start)
+    return np.array(seconds), time.process_time() - cpu_start
+
+
+def measure(path, dense, categorical, schema, args):
+    loaded = tf.saved_model.load(str(path))
+    raw_fn = loaded.signatures[SERVING_SIGNATURE]
+    examples_fn = loaded.signatures[EXAMPLES_SIGNATURE]
+    serialized = serialize_examples(dense, categorical, schema)
+
+    def call_raw(d, c):
+        return raw_fn(dense=d, categorical=c)["probability"].numpy()
+
+    def call_examples(e):
+        return examples_fn(examples=e)["probability"].numpy()
+
+    results = []
+    for name, fn, arrays in (
+        (SERVING_SIGNATURE, call_raw, [dense, categorical]),
+        (EXAMPLES_SIGNATURE, call_examples, [serialized]),
+    ):
+        for batch in LATENCY_BATCHES:
+            inputs = batches(arrays, batch, args.calls)
+            seconds, cpu = time_calls(fn, inputs, args.warmup)
+            results.append(record(name, batch, seconds, cpu))
+    inputs = batches(
+        [dense, categorical], THROUGHPUT_BATCH, args.throughput_calls
+    )
+    time_calls(call_raw, inputs[:2], 0)
+    seconds, cpu = time_calls(call_raw, inputs, 0)
+    results.append(record(SERVING_SIGNATURE, THROUGHPUT_BATCH, seconds, cpu))
+    return results
+
+
+def record(signature, batch, seconds, cpu_seconds):
+    ms = seconds * 1000.0
+    return {
+        "signature": signature,
+        "batch": batch,
+        "calls": len(seconds),
+        "p50_ms": round(float(np.percentile(ms, 50)), 3),
+        "p99_ms": round(float(np.percentile(ms, 99)), 3),
+        "mean_ms": round(float(ms.mean()), 3),
+        "rows_per_s": round(batch * len(seconds) / float(seconds.sum()), 1),
+        "cpu_ms_per_call": round(1000.0 * cpu_seconds / len(seconds), 3),
+    }
+
+
+def machine():
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "platform": platform.platform(),
+        "tf_intra_op_threads": _threads(
+            tf.config.threading.get_intra_op_parallelism_threads()
+        ),
+        "tf_inter_op_threads": _threads(
+            tf.config.threading.get_inter_op_parallelism_threads()
+        ),
+    }
+
+
+def _threads(count):
+    return count or "default (all cores)"
+
+
+def versions():
+    return {
+        "python": platform.python_version(),
+        "keras_adrec": keras_adrec.__version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def write_reports(args, report):
+    out = pathlib.Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{REPORT_NAME}.json").write_text(json.dumps(report, indent=2))
+    m = report["machine"]
+    model = report["model"]
+    lines = [
+        "# TF Serving SavedModel latency",
+        "",
+        f"- Command: `{report['command']}`",
+        f"- Date: {report['date']}",
+        f"- Machine: {m['nproc']} CPUs, {m['cpu_model']}; 1-minute load "
+        f"average {m['load_average_1min_at_start']} at the start, "
+        f"{m['load_average_1min_at_end']} at the end (other processes "
+        "share the CPUs when it exceeds 0); TensorFlow intra-op threads: "
+        f"{m['tf_intra_op_threads']}.",
+        "- Versions: "
+        + ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
+        f"- Model: {model['model']}"
+        + (
+            f", trained by the benchmark on {model['training_data']} (val AUC "
+            f"{model['val_auc']})"
+            if "training_data" in model
+            else ""
+        )
+        + f"; {model['parameters']:,} parameters, vocabulary sizes sum "
+        f"{model['vocabulary_sizes_sum']:,}.",
+        "- Loaded with plain `tf.saved_model.load`; each call is one "
+        "signature call on tensors made beforehand, timed with "
+        "`time.perf_counter` until the result is a numpy array. Latency: "
+        f"{report['settings']['calls']} timed calls after "
+        f"{report['settings']['warmup']} warmup calls; throughput: "
+        f"{report['settings']['throughput_calls']} calls of "
+        f"{THROUGHPUT_BATCH} rows. Requests are held-out rows (unseen "
+        "tokens go to the OOV id).",
+        "- CPU ms/call: process CPU time (all threads) per call, less "
+        "sensitive to other load than wall time; above the mean wall time "
+        "when TensorFlow uses several threads.",
+        "- Not measured: the model server's own work (HTTP/gRPC, JSON or "
+        "proto parsing, request batching).",
+        "",
+        "| signature | batch | calls | p50 ms | p99 ms | mean ms | rows/s "
+        "| CPU ms/call |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["results"]:
+        lines.append(
+            f"| {r['signature']} | {r['batch']} | {r['calls']} | "
+            f"{r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {r['mean_ms']:.3f} | "
+            f"{r['rows_per_s']:,.0f} | {r['cpu_ms_per_call']:.3f} |"
+        )
+    text = "\n".join(lines) + "\n"
+    (out / f"{REPORT_NAME}.md").write_text(text)
+    return text
+
+
+def model_facts(path):
+    metadata_file = pathlib.Path(path) / "assets.extra" / "adrec_serving.json"
+    metadata = {}
+    if metadata_file.is_file():
+        metadata = json.loads(metadata_file.read_text())
+    reader = tf.train.load_checkpoint(
+        str(pathlib.Path(path) / "variables" / "variables")
+    )
+    parameters = 0
+    for name, shape in reader.get_variable_to_shape_map().items():
+        if name.startswith("_CHECKPOINTABLE_OBJECT_GRAPH"):
+            continue
+        parameters += int(np.prod(shape))
+    return {
+        "parameters": parameters,
+        "vocabulary_sizes_sum": int(
+            sum(metadata.get("vocabulary_sizes") or [])
+        ),
+        "data_kind": metadata.get("data_kind", "criteo"),
+    }
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
+    command = " ".join(["python", "benchmarks/serving_latency.py"] + argv)
+    date = datetime.datetime.now(datetime.timezone.utc).isoformat(
+        timespec="seconds"
+    )
+    load_start = round(os.getloadavg()[0], 2)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = pathlib.Path(tmp)
+        path, info = prepare_export(args, work)
+        facts = model_facts(path)
+        schema = adrec_data.SCHEMAS[facts["data_kind"]]
+        dense, categorical = query_rows(args, work, schema)
+        # Keep the measurement free of the training objects.
+        gc.collect()
+        keras.backend.clear_session()
+        results = measure(path, dense, categorical, schema, args)
+    report = {
+        "command": command,
+        "date": date,
+        "machine": dict(
+            machine(),
+            load_average_1min_at_start=load_start,
+            load_average_1min_at_end=round(os.getloadavg()[0], 2),
+        ),
+        "versions": versions(),
+        "model": dict(info, **facts),
+        "settings": {
+            "calls": args.calls,
+            "warmup": args.warmup,
+            "throughput_calls": args.throughput_calls,
+            "smoke": args.smoke,
+        },
+        "results": results,
+    }
+    print(write_reports(args, report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,373 @@
+"""Export a trained ranking model as a versioned SavedModel for TF Serving.
+
+`export_for_serving(model_dir, export_dir)` (or `adrec export --model DIR
+--output EXPORT_DIR [--version N]`) reads a directory written by
+`adrec train` (`model.keras`, `preprocessing/`, `config.json`) and writes
+`EXPORT_DIR/<version>/`, the layout TF Serving watches: a SavedModel that
+needs neither Keras nor keras_adrec to load (`tf.saved_model.load`,
+`tensorflow_model_server --model_base_path=EXPORT_DIR`). The fitted
+`FeaturePreprocessor` runs inside the graph, so clients send raw features.
+
+Signatures (all return `{"probability": float32 [batch, 1]}`, the click
+probability):
+
+- `serving_default`: raw features as two named tensors,
+  - `dense`: float32 `[batch, num_dense]`, the raw values in schema order
+    (Criteo: I1..I13, counts as read, not log-transformed; Avazu:
+    `hour_of_day`, 0-23). A missing value is sent as NaN or as 0: the
+    preprocessing maps NaN to 0 before `log(max(x, 0) + 1)`, as DLRM does,
+    so both give the same prediction. JSON has no NaN: send 0.
+  - `categorical`: string `[batch, num_categorical]`, the raw tokens in
+    schema order, as they appear in the training files (Criteo: C1..C26,
+    8-digit hex such as "68fd1e64"; Avazu: C1, banner_pos, site_id, ...,
+    C21, such as "1005"). A missing value is "". A token unseen in training
+    goes to the out-of-vocabulary id 0 (or its hash bucket in hashing
+    mode); it never raises.
+- `serve_examples`: `examples`, string `[batch]` of serialized
+  `tf.train.Example` protos with one feature per schema column, named as
+  in the schema (`keras_adrec.data.CRITEO_SCHEMA`: I1..I13 as
+  `float_list`, C1..C26 as `bytes_list`). An absent dense feature reads as
+  NaN (= missing, same as 0); an absent categorical feature reads as "".
+  A dense feature sent as `int64_list` is rejected by the parser.
+
+A tensor of the wrong dtype, of the wrong width or rank, or a batch size
+that differs between `dense` and `categorical`, raises an
+`InvalidArgumentError` (through `loaded.signatures[...]` or TF Serving) or a
+`TypeError` (through the `tf.function` attribute `loaded.serving_default`).
+
+Beside the SavedModel, `assets.extra/adrec_serving.json` describes the
+signatures, the schema and the source model (TF Serving ignores it).
+
+Example: TF Serving's REST API, for one Criteo row
+
+```
+POST /v1/models/adrec:predict
+{"signature_name": "serving_default",
+ "inputs": {"dense": [[1, 1, 5, 0, 1382, 4, 15, 2, 181, 1, 2, 0, 2]],
+            "categorical": [["68fd1e64", "80e26c9b", ..., ""]]}}
+-> {"outputs": {"probability": [[0.27]]}}
+```
+"""
+
+import datetime
+import json
+import os
+import pathlib
+import shutil
+import uuid
+
+import keras
+import tensorflow as tf
+
+from keras_adrec.version import __version__
+
+SERVING_SIGNATURE = "serving_default"
+EXAMPLES_SIGNATURE = "serve_examples"
+OUTPUT_NAME = "probability"
+METADATA_FILE = os.path.join("assets.extra", "adrec_serving.json")
+_DATA_KINDS = ("criteo", "avazu")
+
+
+def raw_input_signature(schema):
+    """`tf.TensorSpec`s of `serving_default`: `[dense, categorical]`."""
+    return [
+        tf.TensorSpec([None, schema.num_dense], tf.float32, name="dense"),
+        tf.TensorSpec(
+            [None, schema.num_categorical], tf.string, name="categorical"
+        ),
+    ]
+
+
+def example_feature_spec(schema):
+    """`tf.io.parse_example` features of `serve_examples`, by column name.
+
+    Dense columns are scalar float32 defaulting to NaN (missing);
+    categorical columns are scalar strings defaulting to "" (missing).
+    """
+    spec = {
+        name: tf.io.FixedLenFeature([], tf.float32, default_value=float("nan"))
+        for name in schema.dense_names
+    }
+    spec.update(
+        {
+            name: tf.io.FixedLenFeature([], tf.string, default_value="")
+            for name in schema.categorical_names
+        }
+    )
+    return spec
+
+
+def next_version(export_dir):
+    """The version after the largest integer-named folder, or 1."""
+    export_dir = pathlib.Path(export_dir)
+    versions = []
+    if export_dir.is_dir():
+        versions = [
+            int(p.name)
+            for p in export_dir.iterdir()
+            if p.is_dir() and p.name.isascii() and p.name.isdigit()
+        ]
+    return max(versions, default=0) + 1
+
+
+def export_for_serving(model_dir, export_dir, version=None, overwrite=False):
+    """Write `export_dir/<version>/`, a SavedModel taking raw features.
+
+    Args:
+        model_dir: str or path. A directory written by `adrec train`
+            (`keras_adrec.training.ranking_job.train_ranking`).
+        export_dir: str or path. The model base path TF Serving watches;
+            created if missing.
+        version: positive int or None. The version folder; defaults to one
+            more than the largest existing version (1 in an empty folder).
+        overwrite: bool. Replace an existing version folder instead of
+            raising. Defaults to `False`.
+
+    Returns:
+        `pathlib.Path` of the version directory.
+
+    The SavedModel is written to a hidden temporary folder beside it and
+    renamed into place, so TF Serving never sees a half-written version.
+    See the module docstring for the signatures.
+
+    Example:
+
+    ```python
+    path = keras_adrec.export.export_for_serving("runs/rm1", "serving/rm1")
+    loaded = tf.saved_model.load(str(path))
+    loaded.signatures["serving_default"](
+        dense=tf.zeros([1, 13]), categorical=tf.fill([1, 26], "")
+    )["probability"]
+    ```
+    """
+    from keras_adrec.training.ranking_job import load_trained
+
+    export_dir = pathlib.Path(export_dir)
+    if version is None:
+        version = next_version(export_dir)
+    elif isinstance(version, bool) or not isinstance(version, int):
+        raise ValueError(
+            f"`version` must be a positive int or None. Received: "
+            f"version={version!r}"
+        )
+    if version < 1:
+        raise ValueError(
+            f"`version` must be a positive int or None. Received: "
+            f"version={version}"
+        )
+    target = export_dir / str(version)
+    if target.exists() and not overwrite:
+        raise FileExistsError(
+            f"{target} already exists: choose another version, omit it to "
+            "take the next one, or pass overwrite=True (--overwrite)."
+        )
+
+    model, preprocessor, config = load_trained(model_dir)
+    kind = config.get("data", {}).get("kind")
+    if kind not in _DATA_KINDS:
+        raise ValueError(
+            f"The model in {model_dir} was trained on {kind!r} data; serving "
+            f"export supports {', '.join(_DATA_KINDS)} ranking models."
+        )
+    archive = build_export_archive(model, preprocessor)
+
+    export_dir.mkdir(parents=True, exist_ok=True)
+    # Not `tempfile.mkdtemp`: its mode 0700 would hide the version from a
+    # model server running as another user.
+    staging = export_dir / f".{version}.tmp-{os.getpid()}-{uuid.uuid4().hex}"
+    try:
+        archive.write_out(str(staging), verbose=False)
+        _write_metadata(staging, model_dir, config, preprocessor, version)
+        if target.exists():
+            shutil.rmtree(target)
+        os.rename(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def build_export_archive(model, preprocessor):
+    """A `keras.export.ExportArchive` with the two serving endpoints.
+
+    Args:
+        model: a Keras model taking `{"dense", "sparse"}` (a
+            `RankingModel`), returning probabilities `[batch, 1]`.
+        preprocessor: the fitted `keras_adrec.data.FeaturePreprocessor`
+            whose outputs `model` takes.
+
+    Returns:
+        The archive; `archive.write_out(path)` writes the SavedModel.
+    """
+    schema = preprocessor.schema
+    if not preprocessor.built:
+        preprocessor.build(
+            {
+                "dense": (None, schema.num_dense),
+                "categorical": (None, schema.num_categorical),
+            }
+        )
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(preprocessor)
+
+    def serve_raw(dense, categorical):
+        dense = tf.ensure_shape(
+            dense, [None, schema.num_dense], name="check_dense_shape"
+        )
+        categorical = tf.ensure_shape(
+            categorical,
+            [None, schema.num_categorical],
+            name="check_categorical_shape",
+        )
+        same_batch = tf.debugging.assert_equal(
+            tf.shape(dense)[0],
+            tf.shape(categorical)[0],
+            message="`dense` and `categorical` must have the same batch size",
+        )
+        with tf.control_dependencies([same_batch]):
+            dense = tf.identity(dense)
+        inputs = preprocessor({"dense": dense, "categorical": categorical})
+        probability = model(inputs, training=False)
+        return {OUTPUT_NAME: tf.cast(probability, tf.float32)}
+
+    feature_spec = example_feature_spec(schema)
+
+    def serve_examples(examples):
+        features = tf.io.parse_example(examples, feature_spec)
+        dense = _stack_columns(features, schema.dense_names, tf.float32)
+        categorical = _stack_columns(
+            features, schema.categorical_names, tf.string
+        )
+        return serve_raw(dense, categorical)
+
+    # The first endpoint registered is `serving_default`.
+    archive.add_endpoint(
+        SERVING_SIGNATURE,
+        serve_raw,
+        input_signature=raw_input_signature(schema),
+    )
+    archive.add_endpoint(
+        EXAMPLES_SIGNATURE,
+        serve_examples,
+        input_signature=[tf.TensorSpec([None], tf.string, name="examples")],
+    )
+    return archive
+
+
+def _stack_columns(features, names, dtype):
+    if not names:
+        return tf.zeros([tf.shape(next(iter(features.values())))[0], 0], dtype)
+    return tf.stack([features[name] for name in names], axis=1)
+
+
+def _write_metadata(version_dir, model_dir, config, preprocessor, version):
+    schema = preprocessor.schema
+    metadata = {
+        "format": "keras_adrec serving export",
+        "keras_adrec_version": __version__,
+        "tensorflow_version": tf.__version__,
+        "keras_version": keras.__version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        ),
+        "version": version,
+        "source_model_dir": os.path.abspath(os.fspath(model_dir)),
+        "data_kind": config["data"]["kind"],
+        "preset": config.get("preset"),
+        "schema": schema.to_dict(),
+        "vocabulary_sizes": preprocessor.vocabulary_sizes,
+        "max_index_range": preprocessor.max_index_range,
+        "signatures": {
+            SERVING_SIGNATURE: {
+                "inputs": {
+                    "dense": f"float32 [batch, {schema.num_dense}] "
+                    f"({', '.join(schema.dense_names)}); NaN or 0 = missing",
+                    "categorical": f"string [batch, "
+                    f"{schema.num_categorical}] "
+                    f"({', '.join(schema.categorical_names)}); '' = missing",
+                },
+                "outputs": {OUTPUT_NAME: "float32 [batch, 1]"},
+            },
+            EXAMPLES_SIGNATURE: {
+                "inputs": {
+                    "examples": "string [batch] of serialized tf.train."
+                    "Example; dense features float_list, categorical "
+                    "features bytes_list, named as in `schema`"
+                },
+                "outputs": {OUTPUT_NAME: "float32 [batch, 1]"},
+            },
+        },
+    }
+    path = pathlib.Path(version_dir) / METADATA_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(metadata, indent=2))
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def add_export_parser(subparsers):
+    """Add `adrec export` to the `adrec` command's subparsers."""
+    p = subparsers.add_parser(
+        "export",
+        help="export a trained model as a SavedModel for TF Serving",
+        description=(
+            "Write EXPORT_DIR/<version>/, a SavedModel whose serving_default "
+            "signature takes raw features (dense float32, categorical "
+            "strings) and serve_examples takes serialized tf.Example."
+        ),
+    )
+    p.add_argument(
+        "--model", required=True, help="a directory from `adrec train`"
+    )
+    p.add_argument(
+        "--output",
+        required=True,
+        help="model base path for TF Serving; the version folder goes inside",
+    )
+    p.add_argument(
+        "--version",
+        type=int,
+        default=None,
+        help="version number (default: next after the existing ones)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing version folder",
+    )
+    return p
+
+
+def run_export(args):
+    """CLI adapter: check usage, export, print `{"path", "version"}`."""
+    from keras_adrec.cli import UsageError
+    from keras_adrec.training.ranking_job import CONFIG_FILE
+    from keras_adrec.training.ranking_job import MODEL_FILE
+
+    for name in (MODEL_FILE, CONFIG_FILE):
+        if not os.path.isfile(os.path.join(args.model, name)):
+            raise UsageError(f"--model {args.model} holds no {name}")
+    with open(os.path.join(args.model, CONFIG_FILE)) as f:
+        kind = json.load(f).get("data", {}).get("kind")
+    if kind not in _DATA_KINDS:
+        raise UsageError(
+            f"--model {args.model} was trained on {kind!r} data; export "
+            f"supports {', '.join(_DATA_KINDS)} ranking models"
+        )
+    if args.version is not None and args.version < 1:
+        raise UsageError(
+            f"--version must be a positive integer, got {args.version}"
+        )
+    if args.version is not None and not args.overwrite:
+        target = os.path.join(args.output, str(args.version))
+        if os.path.exists(target):
+            raise UsageError(
+                f"{target} already exists; pass --overwrite to replace it "
+                "or omit --version to take the next one"
+            )
+    path = export_for_serving(
+        args.model, args.output, version=args.version, overwrite=args.overwrite
+    )
+    print(json.dumps({"path": str(path), "version": int(path.name)}))

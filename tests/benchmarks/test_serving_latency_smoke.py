@@ -1,0 +1,57 @@
+"""Smoke test: the serving latency benchmark runs end to end, tiny."""
+
+import json
+import os
+import subprocess
+import sys
+
+SCRIPT = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+    "benchmarks",
+    "serving_latency.py",
+)
+
+
+def test_serving_latency_benchmark_writes_reports(tmp_path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [
+            sys.executable,
+            SCRIPT,
+            "--smoke",
+            "--calls",
+            "12",
+            "--output-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    with open(tmp_path / "serving_latency.json") as f:
+        report = json.load(f)
+    assert report["command"].endswith(f"--output-dir {tmp_path}")
+    assert report["machine"]["nproc"] >= 1
+    assert report["machine"]["cpu_model"]
+    assert set(report["versions"]) >= {"tensorflow", "keras", "keras_adrec"}
+    assert report["settings"]["smoke"] is True
+    assert report["model"]["parameters"] > 0
+    assert 0.0 <= report["model"]["val_auc"] <= 1.0
+    measured = {(r["signature"], r["batch"]) for r in report["results"]}
+    assert measured == {
+        ("serving_default", 1),
+        ("serving_default", 64),
+        ("serve_examples", 1),
+        ("serve_examples", 64),
+        ("serving_default", 1024),
+    }
+    for record in report["results"]:
+        assert record["calls"] == (3 if record["batch"] == 1024 else 12)
+        assert 0 < record["p50_ms"] <= record["p99_ms"]
+        assert record["rows_per_s"] > 0
+        assert record["cpu_ms_per_call"] >= 0
+    markdown = (tmp_path / "serving_latency.md").read_text()
+    assert "| serving_default | 1 | 12 |" in markdown
+    assert "| serve_examples | 64 | 12 |" in markdown
