@@ -19,6 +19,10 @@ from keras_adrec.layers.feature_interaction.dot_interaction import (
 from keras_adrec.layers.feature_interaction.factorization_machine import (
     FactorizationMachine,
 )
+from keras_adrec.layers.sequence import MultiHeadAttentionContext
+from keras_adrec.layers.sequence import RecurrentContext
+from keras_adrec.layers.sequence import TimeSeriesLayer
+from keras_adrec.layers.sequence import TransformerContext
 
 __all__ = [
     "AdRecBlock",
@@ -30,4 +34,8 @@ __all__ = [
     "FeatureEmbedding",
     "MLP",
     "MaskedMultiHeadAttention",
+    "MultiHeadAttentionContext",
+    "RecurrentContext",
+    "TimeSeriesLayer",
+    "TransformerContext",
 ]

@@ -7,11 +7,19 @@ from keras_adrec.models.presets import PRESETS
 from keras_adrec.models.presets import get_preset
 from keras_adrec.models.presets import preset_names
 from keras_adrec.models.ranking_model import RankingModel
+from keras_adrec.models.sequence_layers import SEQUENCE_LAYERS
+from keras_adrec.models.sequence_layers import build_sequence_layer
+from keras_adrec.models.sequence_layers import sequence_layer_names
+from keras_adrec.models.sequential_ranking_model import SequentialRankingModel
 
 __all__ = [
     "INTERACTIONS",
     "PRESETS",
     "RankingModel",
+    "SEQUENCE_LAYERS",
+    "SequentialRankingModel",
+    "build_sequence_layer",
+    "sequence_layer_names",
     "build_interaction",
     "get_preset",
     "interaction_names",

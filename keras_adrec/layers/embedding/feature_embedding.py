@@ -114,7 +114,10 @@ class FeatureEmbedding(keras.layers.Layer):
                 for size in self.vocabulary_sizes
             ]
         )[:, None]
-        unit = keras.random.uniform(shape, minval=-1.0, maxval=1.0)
+        # A seeded initializer, not keras.random.uniform(seed=None): the
+        # latter creates global RNG state, which XLA cannot lift when
+        # `fit(jit_compile=True)` builds the model inside its trace.
+        unit = keras.initializers.RandomUniform(-1.0, 1.0)(shape)
         return keras.ops.cast(unit * bounds, dtype or "float32")
 
     def call(self, inputs):

@@ -1,0 +1,105 @@
+"""The paper's sequential configurations RM4-RM7 (Taobao, TBSM skeleton).
+
+Importing this module registers the presets `"rm4"` to `"rm7"` with
+`keras_adrec.models.presets.register_preset`, so `get_preset("rm5")` and
+`SequentialRankingModel.from_preset("rm5", ...)` find them.
+
+RM4-RM7 share every field but `sequence_layer` (paper Table 1's
+"Sequential Layer: Type" column, in row order): RM4 `"tsl"` (TBSM's
+time-series layer), RM5 `"mha"` (multi-head attention), RM6 `"rnn"` and
+RM7 `"transformer"`. The same table's "Layers/Heads" column is unreadable
+in our copy of the paper, so the sequential layers' sizes below come from
+TBSM's released defaults and its Taobao benchmark script
+(`bench/tbsm_bench.sh`: `--tsl-num-heads=1 --tsl-inner=def
+--tsl-mechanism=mlp --tsl-mlp=15-15`; `--mha-num-heads` defaults to 8),
+except where noted.
+
+Fields (besides those of `keras_adrec.models.presets`, whose Ad-Rec and
+baseline interaction fields keep their meaning):
+- `embedding_dim`: D = 16, the width of the per-event embeddings and of
+  the bottom MLP's output.
+- `bottom_units`: hidden sizes of the per-event bottom MLP before its
+  output of width D; `[]` gives TBSM's 1-16.
+- `top_units`: every width of the per-event top MLP, the last one being
+  the event vector width W (TBSM's `--arch-mlp-top=15-15`). Unlike the
+  RM1-RM3 field of the same name, it does not end in a logit.
+- `final_units`: hidden sizes of the final MLP on `[c, z_tau]` before its
+  one logit (TBSM's `--arch-mlp=60-1`).
+- `history_length`: events before the candidate, T - 1 = 20.
+- `sequence_layer`: `"tsl"`, `"mha"`, `"rnn"` or `"transformer"`.
+- `tsl_num_heads`, `tsl_inner`, `tsl_mechanism`, `tsl_attention_units`,
+  `tsl_projection`: `keras_adrec.layers.TimeSeriesLayer`'s arguments.
+- `mha_num_heads`: `keras_adrec.layers.MultiHeadAttentionContext`'s heads.
+- `rnn_cell`, `rnn_num_layers`: `keras_adrec.layers.RecurrentContext`'s.
+  TBSM's default is 5 LSTM layers, but its LSTM is rebuilt with random
+  weights in every forward pass and never trains; we default to one
+  trained LSTM layer.
+- `transformer_num_layers`, `transformer_num_heads`,
+  `transformer_ffn_dim`, `transformer_norm_first`, `transformer_pooling`:
+  `keras_adrec.layers.TransformerContext`'s arguments (TBSM has no
+  transformer; 1 layer, 2 heads and FFN 128 mirror the Ad-Rec block).
+- `sequence_dropout`: dropout of the `mha` and `transformer` layers.
+- `use_behavior`, `behavior_vocabulary_size`: embed the optional
+  `"behavior"` input (Taobao's pv/cart/fav/buy as ids 1-4, 0 for the
+  target) as a 4th categorical feature of every event.
+"""
+
+from keras_adrec.models.presets import register_preset
+
+SEQUENCE_LAYER_BY_PRESET = {
+    "rm4": "tsl",
+    "rm5": "mha",
+    "rm6": "rnn",
+    "rm7": "transformer",
+}
+
+_SEQUENTIAL_COMMON = {
+    "dataset": "taobao",
+    "embedding_dim": 16,
+    "bottom_units": [],
+    "top_units": [15, 15],
+    "final_units": [60],
+    "history_length": 20,
+    "interaction": "adrec",
+    "num_layers": 1,
+    "num_heads": 2,
+    "ffn_dim": 128,
+    "dropout": 0.01,
+    "mask_thresholds": [0.001, 0.01],
+    "norm_first": True,
+    "use_layer_norm": True,
+    "positional_embedding": False,
+    "activation": "relu",
+    "cross_layers": 2,
+    "cross_projection_dim": 128,
+    "tsl_num_heads": 1,
+    "tsl_inner": "def",
+    "tsl_mechanism": "mlp",
+    "tsl_attention_units": [15, 15],
+    "tsl_projection": True,
+    "mha_num_heads": 8,
+    "rnn_cell": "lstm",
+    "rnn_num_layers": 1,
+    "transformer_num_layers": 1,
+    "transformer_num_heads": 2,
+    "transformer_ffn_dim": 128,
+    "transformer_norm_first": False,
+    "transformer_pooling": "candidate",
+    "sequence_dropout": 0.0,
+    "use_behavior": False,
+    "behavior_vocabulary_size": 5,
+    "optimizer": "adagrad",
+    "learning_rate": 0.05,
+    "batch_size": 128,
+    "epochs": 1,
+    "max_index_range": None,
+    "min_frequency": 1,
+}
+
+SEQUENTIAL_PRESETS = {
+    name: {**_SEQUENTIAL_COMMON, "sequence_layer": sequence_layer}
+    for name, sequence_layer in SEQUENCE_LAYER_BY_PRESET.items()
+}
+
+for _name, _fields in SEQUENTIAL_PRESETS.items():
+    register_preset(_name, _fields)
