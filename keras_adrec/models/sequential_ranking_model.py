@@ -181,10 +181,12 @@ class SequentialRankingModel(keras.Model):
                 name="bottom_mlp",
             ),
             interaction=build_interaction(interaction, fields),
+            # TBSM builds the per-event DLRM with sigmoid_top = the last
+            # layer: event vectors z_t lie in (0, 1), and no unit dies.
             event_top_stack=MLP(
                 list(fields["top_units"]),
                 activation="relu",
-                final_activation="relu",
+                final_activation="sigmoid",
                 name="event_top_mlp",
             ),
             sequence_layer=build_sequence_layer(sequence_layer, fields),

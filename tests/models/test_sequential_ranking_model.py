@@ -64,7 +64,8 @@ def _event_vectors_numpy(model, features):
         for j in range(i)
     ]
     top_input = np.concatenate([bottom, np.stack(dots, axis=-1)], axis=-1)
-    events = ref.mlp(top_input, model.event_top_stack, final=ref.relu)
+    # TBSM: the event top MLP ends in a sigmoid (sigmoid_top).
+    events = ref.mlp(top_input, model.event_top_stack, final=ref.sigmoid)
     return events.reshape(features["sparse"].shape[:2] + (-1,))
 
 
