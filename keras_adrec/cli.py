@@ -97,6 +97,43 @@ def _add_train(subparsers):
         metavar="KEY=VALUE",
         help="override a preset field (repeatable)",
     )
+    p.add_argument(
+        "--strategy",
+        choices=("default", "mirrored", "multiworker"),
+        default="default",
+        help="default: one device; mirrored: every local GPU; "
+        "multiworker: the hosts in TF_CONFIG, one process per host started "
+        "with the same command (worker 0 writes --output). --batch-size "
+        "(or the preset's batch_size) is GLOBAL: each of the N replicas "
+        "gets batch_size/N rows per step. Tables too big for one device: "
+        "hash with --set max_index_range=R",
+    )
+    p.add_argument(
+        "--scale-lr",
+        action="store_true",
+        help="scale the learning rate linearly with the global batch: "
+        "lr * batch_size / preset batch_size (default: lr as given, right "
+        "for an unchanged global batch on any number of replicas)",
+    )
+    p.add_argument(
+        "--checkpoint-dir",
+        default=None,
+        help="write a checkpoint every --checkpoint-every steps; rerunning "
+        "the same command resumes from the latest one",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=100,
+        metavar="STEPS",
+        help="steps between checkpoints (default 100)",
+    )
+    p.add_argument(
+        "--mixed-precision",
+        choices=("off", "float16", "bfloat16"),
+        default="off",
+        help="float16 uses dynamic loss scaling (default off)",
+    )
 
 
 def _add_evaluate(subparsers):
@@ -117,9 +154,13 @@ def build_parser():
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_train(subparsers)
     _add_evaluate(subparsers)
+    from keras_adrec.export import add_export_parser
     from keras_adrec.training.compare_job import add_compare_parser
+    from tuning.cli import add_tune_parser
 
     add_compare_parser(subparsers)
+    add_export_parser(subparsers)
+    add_tune_parser(subparsers)
     return parser
 
 
@@ -154,23 +195,38 @@ def _run_train(args):
     from keras_adrec.training.ranking_job import train_ranking
 
     overrides = _check_train_usage(args)
-    summary = train_ranking(
-        data=args.data,
-        output=args.output,
-        preset=args.preset,
-        interaction=args.interaction,
-        epochs=args.epochs,
-        val_data=args.val_data,
-        target_auc=args.target_auc,
-        eval_every=args.eval_every,
-        seed=args.seed,
-        verbose=not args.quiet,
-        overrides=overrides,
-        val_fraction=args.val_fraction,
-        split_mode=args.split,
-        on_bad_lines=args.on_bad_lines,
-        batch_size=args.batch_size,
-    )
+    if args.checkpoint_every < 1:
+        raise UsageError("--checkpoint-every must be positive")
+    try:
+        summary = train_ranking(
+            data=args.data,
+            output=args.output,
+            preset=args.preset,
+            interaction=args.interaction,
+            epochs=args.epochs,
+            val_data=args.val_data,
+            target_auc=args.target_auc,
+            eval_every=args.eval_every,
+            seed=args.seed,
+            verbose=not args.quiet,
+            overrides=overrides,
+            val_fraction=args.val_fraction,
+            split_mode=args.split,
+            on_bad_lines=args.on_bad_lines,
+            batch_size=args.batch_size,
+            strategy=args.strategy,
+            checkpoint_dir=args.checkpoint_dir,
+            checkpoint_every=args.checkpoint_every,
+            mixed_precision=args.mixed_precision,
+            scale_lr=args.scale_lr,
+        )
+    except FileExistsError as error:
+        # --checkpoint-dir holds another run's checkpoints.
+        raise UsageError(str(error)) from None
+    except FloatingPointError as error:
+        # A diverged run: one line, exit status 1, like a data error.
+        print(f"adrec: error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
     print(json.dumps(summary))
 
 
@@ -201,12 +257,16 @@ def main(argv=None):
         args = build_parser().parse_args(argv)
         from keras_adrec.data import DataFormatError
         from keras_adrec.data import raise_data_format_errors
+        from keras_adrec.export import run_export
         from keras_adrec.training.compare_job import run_compare
+        from tuning.cli import run_tune
 
         runners = {
             "train": _run_train,
             "evaluate": _run_evaluate,
             "compare": run_compare,
+            "export": run_export,
+            "tune": run_tune,
         }
         try:
             with raise_data_format_errors():

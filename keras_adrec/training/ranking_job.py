@@ -8,10 +8,33 @@ A trained model directory holds:
 - `config.json`: data kind, preset fields, interaction, seed and split;
 - `curve.csv`: step, train loss, val AUC, val logloss, val accuracy, time;
 - `metrics.json`: `auc`, `logloss`, `accuracy` on validation, plus `steps`,
-  `steps_to_target` (or null) and `samples_per_sec`.
+  `steps_to_target` (or null), `samples_per_sec`, the strategy and its
+  replica count, the learning rate used, the mixed-precision policy and
+  `resumed_from_step`.
+
+Scaling out and surviving faults (see `keras_adrec.training.distribution`
+for batch-size and learning-rate semantics):
+
+- `strategy`: `"default"`, `"mirrored"` (local GPUs) or `"multiworker"`
+  (hosts in `TF_CONFIG`; a custom training loop, as `model.fit` fails
+  there). The batch size is global.
+- `checkpoint_dir`: a `TrainingCheckpoint` every `checkpoint_every` steps.
+  The epochs are one stream of batches (`repeat(epochs)`), so a rerun of
+  the same command restores the last checkpoint and skips exactly the
+  batches already trained: a killed run finishes with the same number of
+  steps as an uninterrupted one.
+- A NaN or infinite loss stops training (`NanGuard`) and raises
+  `FloatingPointError`; no model is written, the checkpoint directory keeps
+  the last good checkpoint.
+- `mixed_precision`: `"float16"` or `"bfloat16"` set the Keras
+  `mixed_float16` / `mixed_bfloat16` policy while the model is built;
+  under `mixed_float16`, `model.compile` wraps the optimizer in a
+  `LossScaleOptimizer` (dynamic loss scaling).
 """
 
+import contextlib
 import json
+import math
 import os
 import pathlib
 import time
@@ -22,8 +45,14 @@ import tensorflow as tf
 from keras_adrec import data as adrec_data
 from keras_adrec.models.presets import get_preset
 from keras_adrec.models.ranking_model import RankingModel
-from keras_adrec.training.convergence_logger import ConvergenceLogger
+from keras_adrec.training import distribution
+from keras_adrec.training.custom_loop import train_custom_loop
 from keras_adrec.training.metrics import evaluate_model
+from keras_adrec.training.nan_guard import NanGuard
+from keras_adrec.training.resumable_convergence_logger import (
+    ResumableConvergenceLogger,
+)
+from keras_adrec.training.training_checkpoint import TrainingCheckpoint
 
 DATA_KINDS = ("criteo", "avazu")
 MODEL_FILE = "model.keras"
@@ -33,6 +62,13 @@ CURVE_FILE = "curve.csv"
 METRICS_FILE = "metrics.json"
 # Files smaller than this are cached in memory after preprocessing.
 _CACHE_BYTES = 512 * 1024 * 1024
+# `--mixed-precision` choice -> Keras dtype policy.
+MIXED_PRECISION_POLICIES = {
+    "off": None,
+    "float16": "mixed_float16",
+    "bfloat16": "mixed_bfloat16",
+}
+DEFAULT_CHECKPOINT_EVERY = 100
 
 
 def parse_data_spec(spec, kinds=DATA_KINDS):
@@ -140,6 +176,37 @@ def build_datasets(
     )
 
 
+def resolve_fields(
+    preset,
+    overrides=None,
+    interaction=None,
+    batch_size=None,
+    epochs=None,
+    scale_lr=False,
+):
+    """The preset's fields with the command line's changes applied.
+
+    `batch_size` is the global batch. With `scale_lr`, the learning rate
+    (the preset's or an override) is taken as the rate for the preset's
+    own batch size and scaled linearly to `batch_size`
+    (`distribution.scaled_learning_rate`).
+    """
+    fields = get_preset(preset, **(overrides or {}))
+    if interaction is not None:
+        fields["interaction"] = interaction
+    if batch_size is not None:
+        fields["batch_size"] = int(batch_size)
+    if epochs is not None:
+        fields["epochs"] = int(epochs)
+    if scale_lr:
+        fields["learning_rate"] = distribution.scaled_learning_rate(
+            fields["learning_rate"],
+            fields["batch_size"],
+            get_preset(preset)["batch_size"],
+        )
+    return fields
+
+
 def train_ranking(
     data,
     output,
@@ -156,6 +223,11 @@ def train_ranking(
     split_mode="time",
     on_bad_lines="error",
     batch_size=None,
+    strategy="default",
+    checkpoint_dir=None,
+    checkpoint_every=DEFAULT_CHECKPOINT_EVERY,
+    mixed_precision="off",
+    scale_lr=False,
 ):
     """Train a ranking model on `data` and write the model directory.
 
@@ -174,10 +246,21 @@ def train_ranking(
         overrides: dict of preset fields to replace.
         val_fraction, split_mode: the split of `data` without `val_data`.
         on_bad_lines: `"error"` or `"skip"`.
-        batch_size: int; defaults to the preset's.
+        batch_size: int, the GLOBAL batch size; defaults to the preset's.
+        strategy: `"default"`, `"mirrored"`, `"multiworker"` or a
+            `tf.distribute.Strategy`.
+        checkpoint_dir: folder of step checkpoints to resume from and
+            write, or None for none.
+        checkpoint_every: int, steps between checkpoints.
+        mixed_precision: `"off"`, `"float16"` or `"bfloat16"`.
+        scale_lr: bool. Scale the learning rate linearly with the batch
+            size relative to the preset's batch size.
 
     Returns:
         The dict written to `metrics.json`.
+
+    Raises:
+        FloatingPointError: the loss became NaN or infinite.
     """
     kind, paths = parse_data_spec(data)
     val_paths = None
@@ -188,16 +271,26 @@ def train_ranking(
                 f"--val-data kind {val_kind!r} differs from --data kind "
                 f"{kind!r}."
             )
-    fields = get_preset(preset, **(overrides or {}))
-    if interaction is not None:
-        fields["interaction"] = interaction
-    if batch_size is not None:
-        fields["batch_size"] = int(batch_size)
-    if epochs is not None:
-        fields["epochs"] = int(epochs)
+    if mixed_precision not in MIXED_PRECISION_POLICIES:
+        raise ValueError(
+            f"Unknown mixed precision {mixed_precision!r}. Choose one of "
+            f"{', '.join(MIXED_PRECISION_POLICIES)}."
+        )
+    fields = resolve_fields(
+        preset,
+        overrides,
+        interaction=interaction,
+        batch_size=batch_size,
+        epochs=epochs,
+        scale_lr=scale_lr,
+    )
+    if isinstance(strategy, str) or strategy is None:
+        strategy = distribution.make_strategy(strategy)
+    chief = distribution.is_chief(strategy)
     keras.utils.set_random_seed(seed)
     output = pathlib.Path(output)
-    output.mkdir(parents=True, exist_ok=True)
+    if chief:
+        output.mkdir(parents=True, exist_ok=True)
 
     with adrec_data.raise_data_format_errors():
         train_ds, val_ds, preprocessor, stats = build_datasets(
@@ -212,25 +305,40 @@ def train_ranking(
             min_frequency=fields["min_frequency"],
             max_index_range=fields["max_index_range"],
         )
-    preprocessor.save_artifacts(output / PREPROCESSING_DIR)
+    if chief:
+        preprocessor.save_artifacts(output / PREPROCESSING_DIR)
 
-    model = RankingModel.from_preset(
-        fields,
-        vocabulary_sizes=preprocessor.vocabulary_sizes,
-        num_dense=adrec_data.SCHEMAS[kind].num_dense,
-    )
-    model.compile(
-        optimizer=make_optimizer(fields["optimizer"], fields["learning_rate"]),
-        loss="binary_crossentropy",
-        metrics=[keras.metrics.AUC(name="auc")],
-    )
-    logger = ConvergenceLogger(
+    schema = adrec_data.SCHEMAS[kind]
+    with (
+        strategy.scope(),
+        _dtype_policy(MIXED_PRECISION_POLICIES[mixed_precision]),
+    ):
+        model = RankingModel.from_preset(
+            fields,
+            vocabulary_sizes=preprocessor.vocabulary_sizes,
+            num_dense=schema.num_dense,
+        )
+        model.build(
+            {
+                "dense": (None, schema.num_dense),
+                "sparse": (None, len(preprocessor.vocabulary_sizes)),
+            }
+        )
+        model.compile(
+            optimizer=make_optimizer(
+                fields["optimizer"], fields["learning_rate"]
+            ),
+            loss="binary_crossentropy",
+            metrics=[keras.metrics.AUC(name="auc")],
+        )
+        model.optimizer.build(model.trainable_variables)
+    logger = ResumableConvergenceLogger(
         val_ds,
         eval_every=eval_every,
         target_auc=target_auc,
-        curve_path=str(output / CURVE_FILE),
+        curve_path=str(output / CURVE_FILE) if chief else None,
         batch_size=fields["batch_size"],
-        verbose=verbose,
+        verbose=verbose and chief,
     )
     config = {
         "data": {"kind": kind, "paths": [str(p) for p in paths]},
@@ -240,20 +348,60 @@ def train_ranking(
         "seed": seed,
         "preset": fields,
         "on_bad_lines": on_bad_lines,
+        "mixed_precision": mixed_precision,
     }
-    (output / CONFIG_FILE).write_text(json.dumps(config, indent=2))
-    start = time.perf_counter()
-    with adrec_data.raise_data_format_errors():
-        model.fit(
-            train_ds,
-            epochs=fields["epochs"],
-            callbacks=[logger],
-            verbose=1 if verbose else 0,
-            shuffle=False,
+    checkpoint = None
+    start_step = 0
+    if checkpoint_dir:
+        checkpoint = TrainingCheckpoint(
+            checkpoint_dir,
+            save_every=checkpoint_every,
+            fingerprint=_fingerprint(config, preprocessor),
+            trackers={"logger": logger},
+            is_chief=chief,
+            task_label=distribution.task_label(strategy),
         )
+        start_step = checkpoint.restore(model)
+    guard = NanGuard(initial_step=start_step)
+    callbacks = [guard, logger] + ([checkpoint] if checkpoint else [])
+    if chief:
+        (output / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+    # One stream of batches over every epoch, so a resumed run skips
+    # exactly the steps already trained, wherever they end.
+    train_ds = train_ds.repeat(fields["epochs"]).skip(start_step)
+    start = time.perf_counter()
+    if checkpoint is not None and checkpoint.finished:
+        # Nothing left to train: rewrite the restored curve.
+        logger.on_train_begin()
+    else:
+        with adrec_data.raise_data_format_errors():
+            if distribution.uses_custom_loop(strategy):
+                train_custom_loop(
+                    model,
+                    train_ds,
+                    strategy,
+                    callbacks=callbacks,
+                    verbose=verbose and chief,
+                )
+            else:
+                model.fit(
+                    train_ds,
+                    epochs=1,
+                    callbacks=callbacks,
+                    verbose=1 if verbose else 0,
+                    shuffle=False,
+                )
     wall = time.perf_counter() - start
-    model.save(output / MODEL_FILE)
+    if guard.stopped_step is not None:
+        raise FloatingPointError(guard.message(_checkpoint_note(checkpoint)))
     summary = logger.summary()
+    if summary["logloss"] is not None and not math.isfinite(summary["logloss"]):
+        # The last update made the weights non-finite: no loss saw it.
+        raise FloatingPointError(
+            "Training diverged in its last step: the model's validation "
+            "predictions are not finite, so no model was saved. Lower the "
+            "learning rate. " + _checkpoint_note(checkpoint)
+        )
     summary.update(
         {
             "data_kind": kind,
@@ -265,10 +413,58 @@ def train_ranking(
                 split: (s.skipped_lines if s is not None else 0)
                 for split, s in stats.items()
             },
+            "strategy": distribution.strategy_name(strategy),
+            "num_replicas": strategy.num_replicas_in_sync,
+            "batch_size": fields["batch_size"],
+            "learning_rate": fields["learning_rate"],
+            "mixed_precision": mixed_precision,
+            "resumed_from_step": start_step,
         }
     )
-    (output / METRICS_FILE).write_text(json.dumps(summary, indent=2))
+    if chief:
+        model.save(output / MODEL_FILE)
+        (output / METRICS_FILE).write_text(json.dumps(summary, indent=2))
     return summary
+
+
+@contextlib.contextmanager
+def _dtype_policy(name):
+    """Set the global Keras dtype policy to `name` (None: leave it)."""
+    if name is None:
+        yield
+        return
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _fingerprint(config, preprocessor):
+    """What a resumed run must share with the checkpoint's run.
+
+    The learning rate may change (to recover from a divergence).
+    """
+    fingerprint = json.loads(json.dumps(config))
+    fingerprint["preset"].pop("learning_rate", None)
+    fingerprint["vocabulary_sizes"] = list(preprocessor.vocabulary_sizes)
+    return fingerprint
+
+
+def _checkpoint_note(checkpoint):
+    if checkpoint is None:
+        return ""
+    if checkpoint.last_saved_step is None:
+        return (
+            f"No checkpoint was written to {checkpoint.directory} before "
+            "the divergence."
+        )
+    return (
+        f"The last good checkpoint (step {checkpoint.last_saved_step}) is "
+        f"kept in {checkpoint.directory}: rerun with a lower learning rate "
+        "to resume from it, or delete it to start over."
+    )
 
 
 def _interaction_name(interaction):
