@@ -45,6 +45,10 @@ def _import_runtime():
         import keras_adrec.models  # noqa: F401
 
 
+# Ranking kinds (criteo, avazu) and the sequential kind (taobao).
+ALL_DATA_KINDS = ("criteo", "avazu", "taobao")
+
+
 class UsageError(Exception):
     """Invalid command-line usage: reported in one line, exit status 2."""
 
@@ -77,7 +81,11 @@ def _add_train(subparsers):
     p.add_argument(
         "--data", required=True, help="KIND:PATH, e.g. criteo:train.txt"
     )
-    p.add_argument("--preset", default="rm1")
+    p.add_argument(
+        "--preset",
+        default=None,
+        help="rm1-rm3 (ranking; default rm1), rm4-rm7 (taobao; default rm4)",
+    )
     p.add_argument("--interaction", default=None)
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
@@ -183,7 +191,7 @@ def _check_train_usage(args):
         )
     for spec in filter(None, [args.data, args.val_data]):
         try:
-            parse_data_spec(spec)
+            parse_data_spec(spec, kinds=ALL_DATA_KINDS)
         except (ValueError, FileNotFoundError) as error:
             raise UsageError(str(error)) from None
     if not 0.0 < args.val_fraction < 1.0:
@@ -194,9 +202,19 @@ def _check_train_usage(args):
 def _run_train(args):
     from keras_adrec.training.ranking_job import train_ranking
 
+    if args.preset is None:
+        taobao = args.data.lower().startswith("taobao:")
+        args.preset = "rm4" if taobao else "rm1"
     overrides = _check_train_usage(args)
     if args.checkpoint_every < 1:
         raise UsageError("--checkpoint-every must be positive")
+    if args.data.lower().startswith("taobao:"):
+        _run_train_taobao(args, overrides)
+        return
+    if "sequence_layer" in _preset_fields(args.preset, overrides):
+        raise UsageError(
+            f"preset {args.preset} is sequential; use it with taobao data"
+        )
     try:
         summary = train_ranking(
             data=args.data,
@@ -223,11 +241,54 @@ def _run_train(args):
     except FileExistsError as error:
         # --checkpoint-dir holds another run's checkpoints.
         raise UsageError(str(error)) from None
-    except FloatingPointError as error:
-        # A diverged run: one line, exit status 1, like a data error.
-        print(f"adrec: error: {error}", file=sys.stderr)
-        raise SystemExit(1) from None
     print(json.dumps(summary))
+
+
+def _run_train_taobao(args, overrides):
+    from keras_adrec.training.ranking_job import parse_data_spec
+    from keras_adrec.training.sequential_job import train_sequential
+
+    unsupported = {
+        "--val-data": args.val_data,
+        "--checkpoint-dir": args.checkpoint_dir,
+        "--strategy": args.strategy != "default",
+        "--mixed-precision": args.mixed_precision != "off",
+    }
+    named = [flag for flag, used in unsupported.items() if used]
+    if named:
+        raise UsageError(
+            f"{', '.join(named)} not supported with taobao data yet"
+        )
+    preset = args.preset
+    if "sequence_layer" not in _preset_fields(preset, overrides):
+        raise UsageError(
+            f"preset {preset} is not sequential; use rm4-rm7 with taobao"
+        )
+    _, paths = parse_data_spec(args.data, kinds=ALL_DATA_KINDS)
+    summary = train_sequential(
+        paths[0],
+        args.output,
+        preset=preset,
+        interaction=args.interaction,
+        epochs=args.epochs,
+        target_auc=args.target_auc,
+        eval_every=args.eval_every,
+        seed=args.seed,
+        verbose=not args.quiet,
+        overrides=overrides,
+        batch_size=args.batch_size,
+        on_bad_lines=args.on_bad_lines,
+    )
+    print(json.dumps(summary))
+
+
+def _preset_fields(preset, overrides):
+    from keras_adrec.models import get_preset
+
+    try:
+        return get_preset(preset, **overrides)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 def _run_evaluate(args):
@@ -238,9 +299,17 @@ def _run_evaluate(args):
     if not os.path.isfile(os.path.join(args.model, MODEL_FILE)):
         raise UsageError(f"--model {args.model} holds no {MODEL_FILE}")
     try:
-        parse_data_spec(args.data)
+        kind, paths = parse_data_spec(args.data, kinds=ALL_DATA_KINDS)
     except (ValueError, FileNotFoundError) as error:
         raise UsageError(str(error)) from None
+    if kind == "taobao":
+        from keras_adrec.training.sequential_job import evaluate_sequential
+
+        metrics = evaluate_sequential(
+            args.model, paths[0], on_bad_lines=args.on_bad_lines
+        )
+        print(json.dumps(metrics))
+        return
     metrics = evaluate_ranking(
         args.model,
         args.data,
@@ -273,6 +342,10 @@ def main(argv=None):
                 runners[args.command](args)
         except DataFormatError as error:
             print(f"adrec: data error: {error}", file=sys.stderr)
+            return 1
+        except FloatingPointError as error:
+            # A diverged run: one line, exit status 1, like a data error.
+            print(f"adrec: error: {error}", file=sys.stderr)
             return 1
     except UsageError as error:
         print(f"adrec: error: {error}", file=sys.stderr)

@@ -1,0 +1,120 @@
+"""Taobao end to end: preparation, each sequential layer, the CLI."""
+
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from keras_adrec import paths
+from keras_adrec.data import prepare_taobao
+from keras_adrec.models import SequentialRankingModel
+from keras_adrec.models import get_preset
+from keras_adrec.training.metrics import evaluate_model
+from tests import test_case
+
+TAOBAO = paths.shared_data_file("taobao/UserBehavior_head84k.csv")
+pytestmark = pytest.mark.skipif(
+    TAOBAO is None, reason="the real Taobao sample (ADREC_DATA_DIR) is absent"
+)
+
+
+@pytest.fixture(scope="module")
+def split():
+    return prepare_taobao(str(TAOBAO), max_points_per_user=20, seed=0)
+
+
+def test_points_prepared(split):
+    # 20 most recent windows per user and split, one negative per positive.
+    assert len(split.train) == 22780 and len(split.validation) == 21096
+    assert split.train.features["sparse"].shape[1:] == (21, 3)
+    train_labels = split.train.label.reshape(-1)
+    assert train_labels.mean() == 0.5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["rm4", "rm5", "rm6", "rm7"])
+def test_each_sequence_layer_learns_on_taobao(split, preset, tmp_path):
+    keras.utils.set_random_seed(0)
+    fields = get_preset(preset)
+    model = SequentialRankingModel.from_preset(
+        fields,
+        vocabulary_sizes=split.vocabulary.vocabulary_sizes,
+        interaction="adrec",
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adagrad(fields["learning_rate"]),
+        loss="binary_crossentropy",
+    )
+    model.fit(
+        split.train.to_dataset(128, shuffle=True, seed=0),
+        epochs=1,
+        verbose=0,
+    )
+    val = split.validation.to_dataset(4096)
+    metrics = evaluate_model(model, val)
+    # Chance is 0.5 (one random-item negative per positive).
+    assert metrics["auc"] > 0.55, (preset, metrics)
+    head = {k: v[:64] for k, v in split.validation.features.items()}
+    test_case.assert_keras_save_load(model, head, tmp_path, atol=1e-6)
+
+
+def test_cli_train_then_evaluate_taobao(tmp_path):
+    # The first 4,000 events keep this quick.
+    small = tmp_path / "events.csv"
+    with open(TAOBAO) as source:
+        small.write_text("".join(next(source) for _ in range(4000)))
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "keras_adrec.cli"]
+    train = subprocess.run(
+        command
+        + [
+            "train",
+            "--data",
+            f"taobao:{small}",
+            "--preset",
+            "rm4",
+            "--interaction",
+            "adrec",
+            "--epochs",
+            "1",
+            "--output",
+            str(out),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert train.returncode == 0, train.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"auc", "logloss", "accuracy", "steps", "samples_per_sec"} <= set(
+        metrics
+    )
+    assert (out / "model.keras").is_file() and (out / "preprocessing").is_dir()
+    evaluate = subprocess.run(
+        command
+        + ["evaluate", "--model", str(out), "--data", f"taobao:{small}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert evaluate.returncode == 0, evaluate.stderr
+    result = json.loads(evaluate.stdout.strip().splitlines()[-1])
+    # The same file, settings and vocabularies: the same validation points.
+    assert np.isclose(result["auc"], metrics["auc"], atol=1e-6)
+    assert result["examples"] == metrics["val_points"]
+
+
+def test_cli_rejects_ranking_preset_for_taobao(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_adrec.cli", "train", "--data"]
+        + [f"taobao:{TAOBAO}", "--preset", "rm1", "--output", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 2
+    assert "not sequential" in result.stderr
