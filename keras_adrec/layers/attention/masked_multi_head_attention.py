@@ -1,7 +1,5 @@
 """Masked multi-head attention: Ad-Rec's per-head probability threshold."""
 
-import math
-
 import keras
 import numpy as np
 from keras import ops
@@ -28,9 +26,11 @@ def stateless_dropout(inputs, rate, seed_generator):
     On the TensorFlow backend the mask is drawn with
     `tf.random.stateless_uniform(..., alg="philox")` seeded from
     `seed_generator`. `keras.random.dropout` leaves the algorithm to
-    `auto_select`, which XLA on CPU lowers to ThreeFry: inside
-    `model.fit(jit_compile=True)` that costs 30 ms on a [128, 27, 16] tensor
-    and 240 ms on [128, 27, 128] per step, against 2 and 6 ms with Philox.
+    `auto_select`, which XLA on CPU lowers to ThreeFry; in some graphs (a
+    dropout feeding a `Dense`, as the block output does through the top MLP)
+    `model.fit(jit_compile=True)` then spends about 30 ms per step on a
+    [128, 27, 16] tensor and 240-600 ms on [128, 27, 128], against 2-3 and
+    8-11 ms with Philox, and 3 and 9 ms without XLA.
     Other backends use `keras.random.dropout`.
 
     Args:
@@ -209,7 +209,8 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
         super()._build_attention(rank)
         # Scores have shape (B, <batch dims>, H, <query axes>, <key axes>).
         num_axes = len(self._attention_axes)
-        self._key_axes = tuple(range(-num_axes, 0))
+        scores_rank = rank + num_axes - 1
+        self._key_axes = tuple(range(scores_rank - num_axes, scores_rank))
         if self.mask_thresholds is not None:
             self._threshold_values = np.reshape(
                 np.asarray(self.mask_thresholds, dtype="float64"),
@@ -312,102 +313,6 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
             dropped = weights
         output = ops.einsum(self._combine_equation, dropped, value)
         return output, weights
-
-    def _uses_token_matmuls(self, query, value, key, masks):
-        """Whether `call` may project with plain 2D matmuls.
-
-        Keras's TensorFlow einsum runs the projections `btd,dhk->bthk` and
-        `bthk,hkd->btd` as broadcast batched matmuls, whose kernel gradients
-        are batched matmuls plus sums. One 2D matmul over all tokens
-        computes the same numbers about 1 ms faster per layer (fwd + bwd,
-        RM1 shapes, CPU, also under XLA). Only the common case takes it.
-        """
-        tensors = [query, value] + ([] if key is None else [key])
-        dense_layers = (
-            self._query_dense,
-            self._key_dense,
-            self._value_dense,
-            self._output_dense,
-        )
-        return (
-            self.mask_thresholds is not None
-            and all(len(t.shape) == 3 for t in tensors)
-            and all(mask is None for mask in masks)
-            and not self._use_gate
-            and self._attention_axes == (1,)
-            and (self._output_shape is None or len(self._output_shape) == 1)
-            and self._activity_regularizer is None
-            and all(
-                layer.quantization_mode is None
-                and layer.activity_regularizer is None
-                and layer.activation is None
-                for layer in dense_layers
-            )
-        )
-
-    def _project(self, dense, inputs, contracted_dims=1):
-        # (B, T, *in) x (*in, *out) -> (B, T, *out) as one 2D matmul.
-        kernel = dense.kernel
-        num_inputs = math.prod(kernel.shape[:contracted_dims])
-        outputs = ops.matmul(
-            ops.reshape(inputs, (-1, num_inputs)),
-            ops.reshape(kernel, (num_inputs, -1)),
-        )
-        if dense.bias is not None:
-            outputs = outputs + ops.reshape(dense.bias, (-1,))
-        return ops.reshape(
-            outputs,
-            (-1, ops.shape(inputs)[1]) + tuple(kernel.shape[contracted_dims:]),
-        )
-
-    def call(
-        self,
-        query,
-        value,
-        key=None,
-        query_mask=None,
-        value_mask=None,
-        key_mask=None,
-        attention_mask=None,
-        return_attention_scores=False,
-        training=None,
-        use_causal_mask=False,
-    ):
-        if not self.built or not self._uses_token_matmuls(
-            query, value, key, (query_mask, value_mask, key_mask)
-        ):
-            return super().call(
-                query,
-                value,
-                key=key,
-                query_mask=query_mask,
-                value_mask=value_mask,
-                key_mask=key_mask,
-                attention_mask=attention_mask,
-                return_attention_scores=return_attention_scores,
-                training=training,
-                use_causal_mask=use_causal_mask,
-            )
-        if key is None:
-            key = value
-        attention_mask = self._compute_attention_mask(
-            query,
-            value,
-            attention_mask=attention_mask,
-            use_causal_mask=use_causal_mask,
-        )
-        output, scores = self._compute_attention(
-            self._project(self._query_dense, query),
-            self._project(self._key_dense, key),
-            self._project(self._value_dense, value),
-            attention_mask,
-            training,
-            return_attention_scores,
-        )
-        output = self._project(self._output_dense, output, contracted_dims=2)
-        if return_attention_scores:
-            return output, scores
-        return output
 
     def compute_attention_maps(
         self, query, value, key=None, attention_mask=None

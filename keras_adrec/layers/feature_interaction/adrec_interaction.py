@@ -98,7 +98,6 @@ class AdRecInteraction(keras.layers.Layer):
         self.num_layers = num_layers
         self.num_heads = num_heads
         self.ffn_dim = ffn_dim
-        self.mask_thresholds = mask_thresholds
         self.dropout = dropout
         self.norm_first = norm_first
         self.use_layer_norm = use_layer_norm
@@ -135,7 +134,7 @@ class AdRecInteraction(keras.layers.Layer):
         if (
             isinstance(input_shape, (list, tuple))
             and input_shape
-            and (isinstance(input_shape[0], (list, tuple)))
+            and isinstance(input_shape[0], (list, tuple))
         ):
             shapes = [tuple(shape) for shape in input_shape]
             for shape in shapes:

@@ -257,6 +257,58 @@ def test_high_thresholds_keep_the_argmax():
     assert_allclose(one_hot[only_argmax], 1.0)
 
 
+def test_threshold_is_strict():
+    # A probability exactly equal to its head's threshold is dropped; one
+    # float below the threshold keeps it.
+    x = random_tokens((1, 6, 8), seed=24)
+    probe = built_layer(num_heads=1, key_dim=8, mask_thresholds=[0.0])
+    p = np.asarray(probe.compute_attention_maps(x, x)["unmasked"])[0, 0, 0]
+    second = int(np.argsort(p)[-2])
+    value = float(p[second])
+    for threshold, kept in [
+        (value, False),
+        (float(np.nextafter(np.float32(value), np.float32(0))), True),
+    ]:
+        layer = built_layer(num_heads=1, key_dim=8, mask_thresholds=[threshold])
+        layer.set_weights(probe.get_weights())
+        _, scores = layer(x, x, return_attention_scores=True)
+        assert (np.asarray(scores)[0, 0, 0, second] > 0) == kept
+        assert np.asarray(scores)[0, 0, 0, np.argmax(p)] > 0
+
+
+def test_thresholds_accept_tuples_and_arrays():
+    assert MaskedMultiHeadAttention(2, 4, (0.2, 0.1)).mask_thresholds == [
+        0.2,
+        0.1,
+    ]
+    thresholds = np.array([0.3, 0.05], "float32")
+    layer = MaskedMultiHeadAttention(2, 4, thresholds)
+    assert all(isinstance(v, float) for v in layer.mask_thresholds)
+    assert layer.mask_thresholds == pytest.approx([0.3, 0.05])
+
+
+@pytest.mark.parametrize("attention_axes", [(2,), (1, 2)])
+def test_attention_axes(attention_axes):
+    # Attending over axis 2 of (B, X, T, dim) is attention on each of the
+    # B * X sequences; over axes (1, 2) it is attention over X * T tokens.
+    thresholds = [0.1, 0.02]
+    x = random_tokens((2, 3, 4, 8), seed=25)
+    layer = MaskedMultiHeadAttention(
+        2, 4, mask_thresholds=thresholds, attention_axes=attention_axes
+    )
+    output, scores = layer(x, x, return_attention_scores=True)
+    tokens = (
+        x.reshape(6, 4, 8) if attention_axes == (2,) else x.reshape(2, 12, 8)
+    )
+    expected, p, a = numpy_attention(
+        tokens, tokens, layer.get_weights(), thresholds
+    )
+    assert_away_from_thresholds(p, thresholds)
+    assert_allclose(output, expected.reshape(x.shape), atol=1e-4)
+    assert_allclose(np.sum(scores), np.sum(a), atol=1e-3)
+    assert np.sum(np.asarray(scores) == 0) == np.sum(a == 0)
+
+
 def test_zero_thresholds_keep_every_key():
     layer = built_layer(mask_thresholds=[0.0, 0.0])
     x = random_tokens((2, 6, 8), seed=10)
