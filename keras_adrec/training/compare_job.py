@@ -387,12 +387,11 @@ def markdown_table(rows, target_auc, source):
 
 
 def plot_convergence(runs_by_variant, path, title):
-    import matplotlib
+    # A bare Figure (no pyplot): no global backend switch, no GUI needed.
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
+    fig = Figure(figsize=(7, 4.5), dpi=100)
+    ax = fig.subplots()
     for variant, runs in runs_by_variant.items():
         steps = [p["step"] for p in runs[0]["curve"]]
         length = min(len(r["curve"]) for r in runs)
@@ -415,7 +414,6 @@ def plot_convergence(runs_by_variant, path, title):
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def plot_attention_maps(model, features, feature_names, path, title):
@@ -424,10 +422,7 @@ def plot_attention_maps(model, features, feature_names, path, title):
     The maps of the first Ad-Rec block, for the given validation samples.
     """
     import keras
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     tokens, _ = model.interaction_tokens(features, training=False)
     maps = model.interaction.attention_maps(tokens)[0]
@@ -435,9 +430,8 @@ def plot_attention_maps(model, features, feature_names, path, title):
     masked = keras.ops.convert_to_numpy(maps["masked"]).mean(axis=0)
     thresholds = model.interaction.blocks[0].mask_thresholds
     heads = unmasked.shape[0]
-    fig, axes = plt.subplots(
-        heads, 2, figsize=(11, 5.2 * heads), dpi=80, squeeze=False
-    )
+    fig = Figure(figsize=(11, 5.2 * heads), dpi=80)
+    axes = fig.subplots(heads, 2, squeeze=False)
     ticks = np.arange(len(feature_names))
     for h in range(heads):
         theta = "no mask" if thresholds is None else f"θ={thresholds[h]:g}"
@@ -455,7 +449,6 @@ def plot_attention_maps(model, features, feature_names, path, title):
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     kept = float((masked > 0).mean())
     return {"kept_fraction_of_mean_map": kept}
 
