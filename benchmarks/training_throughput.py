@@ -1,0 +1,729 @@
+"""Training throughput per interaction at RM1, with and without XLA.
+
+Training samples per second (forward, loss, backward, SGD update) of the
+RM1 model with each interaction, at batch 128 and 1024, compiled as a
+`tf.function` graph (`jit_compile=False`) and with XLA
+(`jit_compile=True`). Besides the library's interactions (`dot`, `fm`,
+`autoint`, `dcnv2`, `adrec`) two reference points run in the same model,
+injected as the interaction:
+
+- `keras-mha`: a plain `keras.layers.MultiHeadAttention` block, no mask:
+  LayerNorm -> MHA (2 heads) -> dropout -> residual -> LayerNorm -> FFN
+  (128, ReLU) -> dropout -> residual -> flatten; the Ad-Rec block's shape
+  (paper eq. 6-7) with the preset's dropout (0.01) on both residual
+  branches, built only from Keras layers.
+- `keras-mha-inner`: the same block with dropout also where
+  `torch.nn.TransformerEncoderLayer` puts it: on the attention
+  probabilities (`MultiHeadAttention(dropout=...)`) and on the FFN hidden
+  layer ([B, 27, 128] at RM1, the tensor of ANCHORS.md's dropout-under-XLA
+  trap).
+- `keras-rs-dcn`: DCN-v2 from `keras_rs.layers.FeatureCross` by the book
+  (keras-rs's DCN example): the N+1 vectors concatenated, then
+  FeatureCross layers `x_{l+1} = FeatureCross()(x0, x_l)`, with the RM1
+  preset's depth and rank (2 layers, projection 128) as our `dcnv2`.
+
+Timing: `model.fit` on a repeated in-memory dataset of SYNTHETIC
+preprocessed rows (`SyntheticCriteo` ids over its scaled Criteo Kaggle
+cardinalities, 26 tables, largest 40,525 rows; dense `log1p` counts); a
+callback times every training step (`on_train_batch_begin` to
+`on_train_batch_end`, which waits for the step's loss). Per run: the median
+step time over steps `--warmup-steps + 1 ..` `--warmup-steps +
+--measure-steps`; samples/s = batch / median step. Each configuration runs
+`--repeats` times with a fresh model (seeds 0, 1, ...) and the report takes
+the median of the run medians. A run that exceeds `--max-run-seconds` stops
+early (after at least 5 measured steps) and is marked.
+
+Derived in the same run: the Ad-Rec to DLRM (`dot`) per-step cost ratio,
+Ad-Rec against both references, and the XLA-vs-graph ratio per interaction
+(graph step time / XLA step time; above 1 XLA is faster).
+
+Usage:
+    python benchmarks/training_throughput.py
+    python benchmarks/training_throughput.py --interactions dot,adrec \\
+        --batch-sizes 128 --jit off
+    python benchmarks/training_throughput.py --smoke --output-dir /tmp/b
+
+Writes `training_throughput.md` and `training_throughput.json` to
+`--output-dir` (default `benchmarks/results`) with the command, machine,
+versions and date.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _report  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from keras_adrec.data.synthetic import SyntheticCriteo  # noqa: E402
+from keras_adrec.models import RankingModel  # noqa: E402
+from keras_adrec.models import get_preset  # noqa: E402
+from keras_adrec.training.ranking_job import make_optimizer  # noqa: E402
+
+REPORT_NAME = "training_throughput"
+LIBRARY = ("dot", "fm", "autoint", "dcnv2", "adrec")
+REFERENCES = ("keras-mha", "keras-mha-inner", "keras-rs-dcn")
+ALL_INTERACTIONS = LIBRARY + REFERENCES
+DESCRIPTIONS = {
+    "dot": "DLRM pairwise dot products (keras_adrec DotInteraction)",
+    "fm": "DeepFM factorization machine (keras_adrec)",
+    "autoint": "AutoInt self-attention (keras_adrec)",
+    "dcnv2": "DCN-v2, 2 layers rank 128 (keras_adrec CrossNetwork)",
+    "adrec": "Ad-Rec, 1 layer, 2 heads, masks 0.1/0.01 (keras_adrec)",
+    "keras-mha": "reference: keras.layers.MultiHeadAttention block, no mask",
+    "keras-mha-inner": "reference: the same block, dropout also on the "
+    "attention probabilities and the FFN hidden layer",
+    "keras-rs-dcn": "reference: keras_rs.layers.FeatureCross x2, rank 128",
+}
+# ANCHORS.md: the authors' PyTorch Ad-Rec at batch 128 on 2 threads.
+AUTHORS_ADREC_SAMPLES_PER_SEC = 4345
+GOAL_SPEEDUP = 2.0
+GOAL_STEP_RATIO = 1.3
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--interactions",
+        default=None,
+        help=f"comma-separated, from {', '.join(ALL_INTERACTIONS)} "
+        "(default: all)",
+    )
+    p.add_argument("--batch-sizes", default=None, help="default 128,1024")
+    p.add_argument(
+        "--jit",
+        choices=("both", "off", "on"),
+        default=None,
+        help="graph only (off), XLA only (on) or both (default; smoke: "
+        "graph for all, XLA for the first interaction)",
+    )
+    p.add_argument("--warmup-steps", type=int, default=None, help="10")
+    p.add_argument("--measure-steps", type=int, default=None, help="50")
+    p.add_argument("--repeats", type=int, default=None, help="3")
+    p.add_argument(
+        "--max-run-seconds",
+        type=float,
+        default=None,
+        help="stop a run after this many seconds of training (default 30)",
+    )
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny run for tests: dot, adrec, keras-mha, keras-rs-dcn at "
+        "batch 32, graph mode (and dot with XLA), 2 + 3 steps, 1 repeat",
+    )
+    p.add_argument("--output-dir", default=_report.RESULTS_DIR)
+    args = p.parse_args(argv)
+    if args.smoke:
+        defaults = {
+            "interactions": "dot,adrec,keras-mha,keras-rs-dcn",
+            "batch_sizes": "32",
+            "warmup_steps": 2,
+            "measure_steps": 3,
+            "repeats": 1,
+            "max_run_seconds": 30.0,
+        }
+    else:
+        defaults = {
+            "interactions": ",".join(ALL_INTERACTIONS),
+            "batch_sizes": "128,1024",
+            "warmup_steps": 10,
+            "measure_steps": 50,
+            "repeats": 3,
+            "max_run_seconds": 30.0,
+        }
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    args.interactions = [
+        i.strip() for i in args.interactions.split(",") if i.strip()
+    ]
+    unknown = [i for i in args.interactions if i not in ALL_INTERACTIONS]
+    if unknown:
+        p.error(f"unknown interaction(s) {unknown}; from {ALL_INTERACTIONS}")
+    args.batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b]
+    if not args.batch_sizes or min(args.batch_sizes) < 1:
+        p.error("--batch-sizes must be positive")
+    if min(args.warmup_steps, args.measure_steps, args.repeats) < 1:
+        p.error("--warmup-steps, --measure-steps and --repeats must be >= 1")
+    jit_modes = {"both": [False, True], "off": [False], "on": [True]}
+    args.jit_modes = jit_modes[args.jit or "both"]
+    # (batch, jit_compile, interaction), in the order they run.
+    args.configs = [
+        (batch, jit, name)
+        for batch in args.batch_sizes
+        for jit in args.jit_modes
+        for name in args.interactions
+    ]
+    if args.smoke and args.jit is None:
+        # Graph mode for every interaction, XLA for the first one only:
+        # XLA compilation takes seconds per model.
+        args.jit_modes = [False, True]
+        args.configs = [
+            (batch, False, name)
+            for batch in args.batch_sizes
+            for name in args.interactions
+        ] + [(batch, True, args.interactions[0]) for batch in args.batch_sizes]
+    return args
+
+
+# ----------------------------------------------------------------------
+# Reference interactions, injected into RankingModel
+
+
+class KerasMultiHeadAttentionBlock(keras.layers.Layer):
+    """Pre-LN transformer block from stock Keras layers, then flatten.
+
+    `z = z + Dropout(MHA(LN(z)))`, `z = z + Dropout(FFN(LN(z)))`, output
+    `flatten(z)`: the Ad-Rec block's shape without the threshold mask.
+
+    Args:
+        num_heads: int. Attention heads.
+        ffn_dim: int. Hidden width of the feed-forward network.
+        dropout: float. Dropout rate of both residual branches.
+        inner_dropout: bool. Also drop out attention probabilities and the
+            FFN hidden layer, as `torch.nn.TransformerEncoderLayer` does.
+
+    Call arguments:
+        inputs: float `[B, N+1, D]`.
+        training: bool. Whether dropout is active.
+
+    Returns:
+        float `[B, (N+1) * D]`.
+    """
+
+    def __init__(
+        self,
+        num_heads=2,
+        ffn_dim=128,
+        dropout=0.01,
+        inner_dropout=False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if num_heads < 1:
+            raise ValueError(
+                f"`num_heads` must be positive. Received: num_heads={num_heads}"
+            )
+        self.num_heads = num_heads
+        self.ffn_dim = ffn_dim
+        self.dropout = dropout
+        self.inner_dropout = inner_dropout
+
+    def build(self, input_shape):
+        _, tokens, dim = input_shape
+        inner = self.dropout if self.inner_dropout else 0.0
+        self.attention_norm = keras.layers.LayerNormalization(
+            name="attention_norm", dtype=self.dtype_policy
+        )
+        self.attention = keras.layers.MultiHeadAttention(
+            num_heads=self.num_heads,
+            key_dim=dim // self.num_heads,
+            dropout=inner,
+            name="attention",
+            dtype=self.dtype_policy,
+        )
+        self.attention_dropout = keras.layers.Dropout(
+            self.dropout, name="attention_dropout"
+        )
+        self.ffn_norm = keras.layers.LayerNormalization(
+            name="ffn_norm", dtype=self.dtype_policy
+        )
+        self.ffn_hidden = keras.layers.Dense(
+            self.ffn_dim,
+            activation="relu",
+            name="ffn_hidden",
+            dtype=self.dtype_policy,
+        )
+        self.ffn_hidden_dropout = keras.layers.Dropout(
+            inner, name="ffn_hidden_dropout"
+        )
+        self.ffn_output = keras.layers.Dense(
+            dim, name="ffn_output", dtype=self.dtype_policy
+        )
+        self.ffn_dropout = keras.layers.Dropout(
+            self.dropout, name="ffn_dropout"
+        )
+        shape = (None, tokens, dim)
+        self.attention_norm.build(shape)
+        self.attention.build(shape, shape)
+        self.ffn_norm.build(shape)
+        self.ffn_hidden.build(shape)
+        self.ffn_output.build((None, tokens, self.ffn_dim))
+        self._flat = tokens * dim
+
+    def call(self, inputs, training=None):
+        x = self.attention_norm(inputs)
+        x = self.attention(x, x, training=training)
+        z = inputs + self.attention_dropout(x, training=training)
+        x = self.ffn_hidden(self.ffn_norm(z))
+        if self.inner_dropout:
+            x = self.ffn_hidden_dropout(x, training=training)
+        x = self.ffn_output(x)
+        z = z + self.ffn_dropout(x, training=training)
+        return keras.ops.reshape(z, (-1, self._flat))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1] * input_shape[2])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "ffn_dim": self.ffn_dim,
+                "dropout": self.dropout,
+                "inner_dropout": self.inner_dropout,
+            }
+        )
+        return config
+
+
+class KerasRSCrossNetwork(keras.layers.Layer):
+    """DCN-v2 cross network of `keras_rs.layers.FeatureCross` layers.
+
+    As keras-rs's DCN example: the input vectors are concatenated into
+    `x0`, then `x_{l+1} = FeatureCross()(x0, x_l)`; returns `x_L`.
+
+    Args:
+        num_layers: int. FeatureCross layers.
+        projection_dim: int or None. Low-rank projection of each layer.
+
+    Call arguments:
+        inputs: float `[B, N+1, D]`.
+
+    Returns:
+        float `[B, (N+1) * D]`.
+    """
+
+    def __init__(self, num_layers=2, projection_dim=128, **kwargs):
+        super().__init__(**kwargs)
+        if num_layers < 1:
+            raise ValueError(
+                "`num_layers` must be positive. "
+                f"Received: num_layers={num_layers}"
+            )
+        self.num_layers = num_layers
+        self.projection_dim = projection_dim
+
+    def build(self, input_shape):
+        import keras_rs
+
+        self._flat = input_shape[1] * input_shape[2]
+        self.crosses = []
+        for i in range(self.num_layers):
+            cross = keras_rs.layers.FeatureCross(
+                projection_dim=self.projection_dim,
+                name=f"feature_cross_{i}",
+                dtype=self.dtype_policy,
+            )
+            cross.build((None, self._flat))
+            self.crosses.append(cross)
+
+    def call(self, inputs):
+        x0 = keras.ops.reshape(inputs, (-1, self._flat))
+        x = x0
+        for cross in self.crosses:
+            x = cross(x0, x)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1] * input_shape[2])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_layers": self.num_layers,
+                "projection_dim": self.projection_dim,
+            }
+        )
+        return config
+
+
+def make_interaction(name, fields):
+    """A name of the library's table, or a reference layer instance."""
+    if name in ("keras-mha", "keras-mha-inner"):
+        return KerasMultiHeadAttentionBlock(
+            num_heads=fields["num_heads"],
+            ffn_dim=fields["ffn_dim"],
+            dropout=fields["dropout"],
+            inner_dropout=name == "keras-mha-inner",
+            name="interaction",
+        )
+    if name == "keras-rs-dcn":
+        return KerasRSCrossNetwork(
+            num_layers=fields["cross_layers"],
+            projection_dim=fields["cross_projection_dim"],
+            name="interaction",
+        )
+    return name
+
+
+# ----------------------------------------------------------------------
+# Data and timing
+
+
+def synthetic_inputs(rows, seed=0):
+    """SYNTHETIC preprocessed RM1 inputs: ids, dense, labels, vocabulary."""
+    generator = SyntheticCriteo(rows_per_day=rows, num_days=1, seed=seed)
+    chunk = generator.generate(0)
+    dense = np.nan_to_num(chunk["dense"], nan=0.0)
+    features = {
+        "dense": np.log1p(np.maximum(dense, 0.0)).astype("float32"),
+        "sparse": (chunk["ids"] + 1).astype("int32"),  # 0 = missing
+    }
+    vocabulary_sizes = [c + 1 for c in generator.cardinalities]
+    return features, chunk["label"], vocabulary_sizes, generator.get_config()
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Wall and CPU seconds of every training step.
+
+    Overriding `on_train_batch_end` makes Keras run callbacks synchronously
+    and convert the step's logs to Python floats, so a step's time includes
+    the end of its computation.
+    """
+
+    def __init__(self, max_seconds, min_steps):
+        super().__init__()
+        self.max_seconds = max_seconds
+        self.min_steps = min_steps
+        self.wall = []
+        self.cpu = []
+        self.truncated = False
+
+    def on_train_begin(self, logs=None):
+        self._start = time.perf_counter()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._wall0 = time.perf_counter()
+        self._cpu0 = time.process_time()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.wall.append(time.perf_counter() - self._wall0)
+        self.cpu.append(time.process_time() - self._cpu0)
+        elapsed = time.perf_counter() - self._start
+        if elapsed > self.max_seconds and len(self.wall) >= self.min_steps:
+            self.truncated = True
+            self.model.stop_training = True
+
+
+def time_run(name, batch_size, jit, seed, data, fields, args):
+    """One fresh model, `model.fit` for warmup + measured steps."""
+    features, labels, vocabulary_sizes = data
+    keras.utils.set_random_seed(seed)
+    model = RankingModel.from_preset(
+        fields,
+        vocabulary_sizes=vocabulary_sizes,
+        num_dense=features["dense"].shape[1],
+        interaction=make_interaction(name, fields),
+    )
+    model.compile(
+        optimizer=make_optimizer(fields["optimizer"], fields["learning_rate"]),
+        loss="binary_crossentropy",
+        jit_compile=jit,
+    )
+    dataset = (
+        tf.data.Dataset.from_tensor_slices((features, labels))
+        .batch(batch_size, drop_remainder=True)
+        .cache()
+        .repeat()
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    total = args.warmup_steps + args.measure_steps
+    timer = StepTimer(args.max_run_seconds, args.warmup_steps + 5)
+    model.fit(
+        dataset,
+        epochs=1,
+        steps_per_epoch=total,
+        callbacks=[timer],
+        verbose=0,
+        shuffle=False,
+    )
+    wall = np.array(timer.wall[args.warmup_steps :])
+    cpu = np.array(timer.cpu[args.warmup_steps :])
+    if wall.size == 0:  # stopped within warmup: keep what there is
+        wall, cpu = np.array(timer.wall[1:]), np.array(timer.cpu[1:])
+    return {
+        "seed": seed,
+        "first_step_seconds": float(timer.wall[0]),
+        "steps_run": len(timer.wall),
+        "measured_steps": int(wall.size),
+        "median_step_ms": float(np.median(wall) * 1e3),
+        "cpu_ms_per_step": float(np.mean(cpu) * 1e3),
+        "truncated": timer.truncated,
+        "parameters": int(model.count_params()),
+    }
+
+
+def measure(args, data, fields):
+    records = []
+    for batch_size, jit, name in args.configs:
+        runs = [
+            time_run(name, batch_size, jit, seed, data, fields, args)
+            for seed in range(args.repeats)
+        ]
+        step_ms = float(np.median([r["median_step_ms"] for r in runs]))
+        record = {
+            "interaction": name,
+            "batch_size": batch_size,
+            "jit_compile": jit,
+            "median_step_ms": step_ms,
+            "samples_per_sec": batch_size / step_ms * 1e3,
+            "cpu_ms_per_step": float(
+                np.median([r["cpu_ms_per_step"] for r in runs])
+            ),
+            "first_step_seconds": float(
+                np.median([r["first_step_seconds"] for r in runs])
+            ),
+            "truncated": any(r["truncated"] for r in runs),
+            "parameters": runs[0]["parameters"],
+            "runs": runs,
+        }
+        records.append(record)
+        _report.log(
+            f"  batch {batch_size:5d} {'XLA  ' if jit else 'graph'} "
+            f"{name:13s} {step_ms:8.2f} ms/step "
+            f"{record['samples_per_sec']:9,.0f} samples/s"
+            + (" (truncated)" if record["truncated"] else "")
+        )
+    return records
+
+
+def ratios(records):
+    """Per-step cost ratios measured in this run."""
+    by_key = {
+        (r["interaction"], r["batch_size"], r["jit_compile"]): r
+        for r in records
+    }
+    out = []
+    pairs = [("adrec", "dot"), ("adrec", "keras-mha"),
+             ("adrec", "keras-mha-inner"), ("adrec", "dcnv2"),
+             ("adrec", "keras-rs-dcn"), ("dcnv2", "keras-rs-dcn")]  # fmt: skip
+    batches = sorted({r["batch_size"] for r in records})
+    for a, b in pairs:
+        for batch in batches:
+            for jit in (False, True):
+                ra = by_key.get((a, batch, jit))
+                rb = by_key.get((b, batch, jit))
+                if ra is None or rb is None:
+                    continue
+                out.append(
+                    {
+                        "numerator": a,
+                        "denominator": b,
+                        "batch_size": batch,
+                        "jit_compile": jit,
+                        "step_ratio": ra["median_step_ms"]
+                        / rb["median_step_ms"],
+                    }
+                )
+    xla = []
+    for r in records:
+        if r["jit_compile"]:
+            continue
+        rx = by_key.get((r["interaction"], r["batch_size"], True))
+        if rx is None:
+            continue
+        xla.append(
+            {
+                "interaction": r["interaction"],
+                "batch_size": r["batch_size"],
+                "graph_over_xla": r["median_step_ms"] / rx["median_step_ms"],
+            }
+        )
+    return out, xla
+
+
+# ----------------------------------------------------------------------
+# Report
+
+
+def markdown(report):
+    s = report["settings"]
+    lines = _report.header_lines(
+        "Training throughput per interaction (RM1, SYNTHETIC inputs)", report
+    ) + [
+        f"- Data: SYNTHETIC preprocessed rows ({s['rows']:,} rows of "
+        "`SyntheticCriteo`, ids over its scaled Criteo Kaggle "
+        f"cardinalities, vocabulary sizes sum {s['vocabulary_total']:,}), "
+        "cached in memory and repeated.",
+        f"- Model: RM1 preset (D 16, bottom 13-512-256-64-16, top "
+        f"512-256-1, dropout {s['dropout']}), SGD lr "
+        f"{s['learning_rate']}, binary cross-entropy; only the interaction "
+        "differs.",
+        f"- Timing: `model.fit`, steps {s['warmup_steps'] + 1}-"
+        f"{s['warmup_steps'] + s['measure_steps']} timed by a callback "
+        "(step begin to end; the end waits for the loss); median step per "
+        f"run, median of {s['repeats']} runs with fresh models. samples/s "
+        "= batch / median step. CPU ms/step: process CPU time (all "
+        "threads) per measured step, less sensitive to other load than "
+        "wall time. `first step s`: the first step, tracing and XLA "
+        "compilation included.",
+        "- Machine noise is about 10-30% between runs (ANCHORS.md): compare "
+        "ratios from one run.",
+        "",
+        "## Samples per second",
+        "",
+    ]
+    columns = [
+        ("interaction", "l"),
+        ("batch", "r"),
+        ("mode", "l"),
+        ("ms/step", "r"),
+        ("samples/s", "r"),
+        ("CPU ms/step", "r"),
+        ("first step s", "r"),
+        ("params", "r"),
+        ("note", "l"),
+    ]
+    rows = []
+    for r in report["results"]:
+        rows.append(
+            [
+                r["interaction"],
+                r["batch_size"],
+                "XLA" if r["jit_compile"] else "graph",
+                f"{r['median_step_ms']:.2f}",
+                f"{r['samples_per_sec']:,.0f}",
+                f"{r['cpu_ms_per_step']:.1f}",
+                f"{r['first_step_seconds']:.1f}",
+                f"{r['parameters']:,}",
+                (
+                    f"stopped after {s['max_run_seconds']:.0f} s "
+                    f"({min(x['measured_steps'] for x in r['runs'])} "
+                    "measured steps)"
+                    if r["truncated"]
+                    else ""
+                ),
+            ]
+        )
+    lines += _report.markdown_table(columns, rows)
+    lines += ["", "## Per-step cost ratios (same run)", ""]
+    lines += _report.markdown_table(
+        [("ratio", "l"), ("batch", "r"), ("mode", "l"), ("step ratio", "r")],
+        [
+            [
+                f"{r['numerator']} / {r['denominator']}",
+                r["batch_size"],
+                "XLA" if r["jit_compile"] else "graph",
+                f"{r['step_ratio']:.2f}",
+            ]
+            for r in report["ratios"]
+        ],
+    )
+    if report["xla_ratios"]:
+        lines += [
+            "",
+            "## XLA against graph (graph ms/step ÷ XLA ms/step; above 1 "
+            "XLA is faster)",
+            "",
+        ]
+        lines += _report.markdown_table(
+            [("interaction", "l"), ("batch", "r"), ("graph / XLA", "r")],
+            [
+                [
+                    r["interaction"],
+                    r["batch_size"],
+                    f"{r['graph_over_xla']:.2f}",
+                ]
+                for r in report["xla_ratios"]
+            ],
+        )
+    goals = report.get("goals")
+    if goals:
+        lines += ["", "## Goals (ANCHORS.md)", ""]
+        lines += [f"- {g}" for g in goals]
+    return lines
+
+
+def goals(records, ratio_rows):
+    """ANCHORS.md goals at batch 128, checked on this run's numbers."""
+    lines = []
+    for r in records:
+        if r["interaction"] == "adrec" and r["batch_size"] == 128:
+            speedup = r["samples_per_sec"] / AUTHORS_ADREC_SAMPLES_PER_SEC
+            mode = "XLA" if r["jit_compile"] else "graph"
+            lines.append(
+                f"Ad-Rec batch 128 {mode}: {r['samples_per_sec']:,.0f} "
+                f"samples/s = {speedup:.2f}x the authors' PyTorch "
+                f"({AUTHORS_ADREC_SAMPLES_PER_SEC:,}, measured on a quiet "
+                f"machine); goal >= {GOAL_SPEEDUP:.0f}x: "
+                + ("met" if speedup >= GOAL_SPEEDUP else "not met")
+                + "."
+            )
+    for r in ratio_rows:
+        if (r["numerator"], r["denominator"]) == ("adrec", "dot") and r[
+            "batch_size"
+        ] == 128:
+            mode = "XLA" if r["jit_compile"] else "graph"
+            lines.append(
+                f"Ad-Rec / DLRM step at batch 128 {mode}: "
+                f"{r['step_ratio']:.2f}; goal <= {GOAL_STEP_RATIO}: "
+                + ("met" if r["step_ratio"] <= GOAL_STEP_RATIO else "not met")
+                + "."
+            )
+    return lines
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
+    command = _report.command_line("training_throughput.py", argv)
+    load_at_start = _report.load_average()
+    start = time.perf_counter()
+    _report.log(f"{command}\nload average at start: {load_at_start}")
+    fields = get_preset("rm1")
+    rows = max(args.batch_sizes) * 8
+    features, labels, vocabulary_sizes, generator = synthetic_inputs(rows)
+    records = measure(args, (features, labels, vocabulary_sizes), fields)
+    ratio_rows, xla_rows = ratios(records)
+    report = {
+        "benchmark": REPORT_NAME,
+        "command": command,
+        "date": _report.utc_now(),
+        "seconds": time.perf_counter() - start,
+        "machine": _report.machine(load_at_start),
+        "versions": _report.versions(),
+        "synthetic": True,
+        "settings": {
+            "smoke": args.smoke,
+            "preset": "rm1",
+            "interactions": args.interactions,
+            "descriptions": {i: DESCRIPTIONS[i] for i in args.interactions},
+            "batch_sizes": args.batch_sizes,
+            "jit_modes": args.jit_modes,
+            "warmup_steps": args.warmup_steps,
+            "measure_steps": args.measure_steps,
+            "repeats": args.repeats,
+            "max_run_seconds": args.max_run_seconds,
+            "rows": rows,
+            "vocabulary_total": int(sum(vocabulary_sizes)),
+            "learning_rate": fields["learning_rate"],
+            "dropout": fields["dropout"],
+            "data": {
+                "synthetic": True,
+                "generator": "keras_adrec.data.SyntheticCriteo",
+                "config": generator,
+            },
+        },
+        "results": records,
+        "ratios": ratio_rows,
+        "xla_ratios": xla_rows,
+        "goals": goals(records, ratio_rows),
+    }
+    _report.write_report(args.output_dir, REPORT_NAME, report, markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

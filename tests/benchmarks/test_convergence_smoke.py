@@ -1,0 +1,54 @@
+"""Smoke test: the convergence benchmark runs end to end, tiny."""
+
+import json
+import os
+import subprocess
+import sys
+
+SCRIPT = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+    "benchmarks",
+    "convergence.py",
+)
+
+
+def test_convergence_benchmark_writes_reports(tmp_path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [sys.executable, SCRIPT, "--smoke", "--output-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    with open(tmp_path / "convergence.json") as f:
+        report = json.load(f)
+    assert report["command"].endswith(f"--output-dir {tmp_path}")
+    assert report["machine"]["nproc"] >= 1
+    assert set(report["versions"]) >= {"tensorflow", "keras", "keras_adrec"}
+    assert report["synthetic"] is True and report["data"]["synthetic"] is True
+    assert report["data"]["train_rows"] == 6 * 300
+    assert report["data"]["val_rows"] == 300
+    # The target is the fraction of the best pilot AUC.
+    pilot = report["pilot"]["final_auc"]
+    assert set(pilot) == {"dot", "adrec"}
+    assert abs(report["target"]["auc"] - 0.99 * max(pilot.values())) < 1e-12
+    target = report["target"]["auc"]
+    for run in report["runs"]:
+        steps = [p["step"] for p in run["curve"]]
+        assert steps == sorted(steps) and steps[0] == 3
+        seconds = [p["train_seconds"] for p in run["curve"]]
+        assert seconds == sorted(seconds)
+        if run["steps_to_target"] is None:
+            assert run["steps"] == 15  # one epoch of 1,800 rows at 128
+            assert max(p["val_auc"] for p in run["curve"]) < target
+        else:
+            # It stopped at the first evaluation at or above the target.
+            reached = [p for p in run["curve"] if p["val_auc"] >= target]
+            assert reached[0]["step"] == run["steps_to_target"]
+            assert run["steps"] == run["steps_to_target"]
+    assert (tmp_path / "convergence.png").stat().st_size > 0
+    markdown = (tmp_path / "convergence.md").read_text()
+    assert "SYNTHETIC" in markdown
+    assert "| interaction | reached | steps to target |" in markdown

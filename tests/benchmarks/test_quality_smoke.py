@@ -1,0 +1,76 @@
+"""Smoke test: the quality benchmark runs end to end, tiny."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from keras_adrec.paths import shared_data_file
+
+SCRIPT = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+    "benchmarks",
+    "quality.py",
+)
+
+
+def run_quality(tmp_path, *extra):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    argv = [sys.executable, SCRIPT, "--smoke", *extra]
+    argv += ["--output-dir", str(tmp_path)]
+    result = subprocess.run(
+        argv, capture_output=True, text=True, env=env, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    with open(tmp_path / "quality.json") as f:
+        report = json.load(f)
+    markdown = (tmp_path / "quality.md").read_text()
+    return report, markdown
+
+
+def check_header(report, tmp_path):
+    assert report["command"].startswith("python benchmarks/quality.py --smoke")
+    assert report["command"].endswith(f"--output-dir {tmp_path}")
+    assert report["machine"]["nproc"] >= 1
+    assert report["machine"]["cpu_model"]
+    assert len(report["machine"]["load_average_at_start"]) == 3
+    assert len(report["machine"]["load_average_at_end"]) == 3
+    assert set(report["versions"]) >= {"tensorflow", "keras", "keras_adrec"}
+    assert report["settings"]["smoke"] is True
+
+
+def test_quality_smoke_on_synthetic_data(tmp_path):
+    report, markdown = run_quality(tmp_path)
+    check_header(report, tmp_path)
+    (dataset,) = report["datasets"]
+    assert dataset["name"] == "synthetic" and dataset["synthetic"] is True
+    assert "SYNTHETIC" in dataset["label"]
+    assert [r["variant"] for r in dataset["rows"]] == ["dot", "adrec"]
+    for row in dataset["rows"]:
+        assert row["seeds"] == 1 and len(row["aucs"]) == 1
+        assert 0.0 <= row["auc_mean"] <= 1.0
+        assert row["logloss_mean"] > 0.0
+    assert len(report["runs"]) == 2
+    assert "## synthetic (RM1) — SYNTHETIC" in markdown
+    assert "| dot | DLRM pairwise dot products |" in markdown
+    assert "| adrec | Ad-Rec, per-head masks (paper) |" in markdown
+
+
+@pytest.mark.skipif(
+    shared_data_file("taobao/UserBehavior_head84k.csv") is None,
+    reason="the Taobao sample (research-only) is not in the shared data dir",
+)
+def test_quality_smoke_on_taobao_sample(tmp_path):
+    report, markdown = run_quality(
+        tmp_path, "--datasets", "taobao", "--variants", "adrec-noln"
+    )
+    (dataset,) = report["datasets"]
+    assert dataset["name"] == "taobao" and dataset["synthetic"] is False
+    assert dataset["preset"] == "rm4"
+    assert dataset["train_rows"] > 0 and dataset["val_rows"] > 0
+    (row,) = dataset["rows"]
+    assert row["variant"] == "adrec-noln"
+    assert 0.0 <= row["auc_mean"] <= 1.0
+    assert "## taobao (RM4)" in markdown

@@ -1,0 +1,63 @@
+"""Smoke test: the training throughput benchmark runs end to end, tiny."""
+
+import json
+import os
+import subprocess
+import sys
+
+SCRIPT = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+    "benchmarks",
+    "training_throughput.py",
+)
+
+
+def test_training_throughput_benchmark_writes_reports(tmp_path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [sys.executable, SCRIPT, "--smoke", "--output-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    with open(tmp_path / "training_throughput.json") as f:
+        report = json.load(f)
+    assert report["command"].endswith(f"--output-dir {tmp_path}")
+    assert report["machine"]["nproc"] >= 1
+    assert report["machine"]["cpu_model"]
+    assert set(report["versions"]) >= {"tensorflow", "keras", "keras_rs"}
+    assert report["synthetic"] is True
+    assert report["settings"]["smoke"] is True
+    measured = {(r["interaction"], r["jit_compile"]) for r in report["results"]}
+    assert measured == {
+        ("dot", False),
+        ("adrec", False),
+        ("keras-mha", False),
+        ("keras-rs-dcn", False),
+        ("dot", True),
+    }
+    for record in report["results"]:
+        assert record["batch_size"] == 32
+        assert record["median_step_ms"] > 0
+        expected = 32 / record["median_step_ms"] * 1e3
+        assert abs(record["samples_per_sec"] - expected) < 1e-6 * expected
+        (run,) = record["runs"]
+        assert run["measured_steps"] == 3 and run["steps_run"] == 5
+    # The reference layers have the expected weights. The MHA block has
+    # the Ad-Rec block's weight shapes; two low-rank FeatureCross layers on
+    # the 27 x 16 = 432 flattened vectors hold 432x128 + 128x432 kernels and
+    # a 432 bias each, and the top MLP's first layer sees 432 inputs instead
+    # of dot's 27 * 26 / 2 = 351 (512 units).
+    params = {r["interaction"]: r["parameters"] for r in report["results"]}
+    assert params["keras-mha"] == params["adrec"]
+    cross = 2 * (432 * 128 + 128 * 432 + 432) + (432 - 351) * 512
+    assert params["keras-rs-dcn"] - params["dot"] == cross
+    ratios = {(r["numerator"], r["denominator"]) for r in report["ratios"]}
+    assert ("adrec", "dot") in ratios
+    (xla,) = report["xla_ratios"]
+    assert xla["interaction"] == "dot" and xla["graph_over_xla"] > 0
+    markdown = (tmp_path / "training_throughput.md").read_text()
+    assert "| adrec / dot | 32 | graph |" in markdown
+    assert "| dot | 32 | XLA |" in markdown
