@@ -29,9 +29,12 @@ callback times every training step (`on_train_batch_begin` to
 `on_train_batch_end`, which waits for the step's loss). Per run: the median
 step time over steps `--warmup-steps + 1 ..` `--warmup-steps +
 --measure-steps`; samples/s = batch / median step. Each configuration runs
-`--repeats` times with a fresh model (seeds 0, 1, ...) and the report takes
-the median of the run medians. A run that exceeds `--max-run-seconds` stops
-early (after at least 5 measured steps) and is marked.
+`--repeats` times with a fresh model (seeds 0, 1, ...; the repeats
+interleave, every configuration once before any again) and the report takes
+the median of the run medians. The CPU time of each step (all threads) is
+reported too: it measures the work whatever the other load on the
+machine. A run that exceeds `--max-run-seconds` stops early (after at least 5
+measured steps) and is marked.
 
 Derived in the same run: the Ad-Rec to DLRM (`dot`) per-step cost ratio,
 Ad-Rec against both references, and the XLA-vs-graph ratio per interaction
@@ -466,35 +469,41 @@ def time_run(name, batch_size, jit, seed, data, fields, args):
 
 
 def measure(args, data, fields):
+    """Time every configuration; repeats interleave so that load changes
+    during the run fall on all configurations alike."""
+    runs = {config: [] for config in args.configs}
+    for seed in range(args.repeats):
+        for config in args.configs:
+            batch_size, jit, name = config
+            run = time_run(name, batch_size, jit, seed, data, fields, args)
+            runs[config].append(run)
+            _report.log(
+                f"  repeat {seed} batch {batch_size:5d} "
+                f"{'XLA  ' if jit else 'graph'} {name:15s} "
+                f"{run['median_step_ms']:8.2f} ms/step "
+                f"{run['cpu_ms_per_step']:8.2f} CPU ms/step"
+                + (" (truncated)" if run["truncated"] else "")
+            )
     records = []
-    for batch_size, jit, name in args.configs:
-        runs = [
-            time_run(name, batch_size, jit, seed, data, fields, args)
-            for seed in range(args.repeats)
-        ]
-        step_ms = float(np.median([r["median_step_ms"] for r in runs]))
-        record = {
-            "interaction": name,
-            "batch_size": batch_size,
-            "jit_compile": jit,
-            "median_step_ms": step_ms,
-            "samples_per_sec": batch_size / step_ms * 1e3,
-            "cpu_ms_per_step": float(
-                np.median([r["cpu_ms_per_step"] for r in runs])
-            ),
-            "first_step_seconds": float(
-                np.median([r["first_step_seconds"] for r in runs])
-            ),
-            "truncated": any(r["truncated"] for r in runs),
-            "parameters": runs[0]["parameters"],
-            "runs": runs,
-        }
-        records.append(record)
-        _report.log(
-            f"  batch {batch_size:5d} {'XLA  ' if jit else 'graph'} "
-            f"{name:13s} {step_ms:8.2f} ms/step "
-            f"{record['samples_per_sec']:9,.0f} samples/s"
-            + (" (truncated)" if record["truncated"] else "")
+    for (batch_size, jit, name), config_runs in runs.items():
+        step_ms = float(np.median([r["median_step_ms"] for r in config_runs]))
+        records.append(
+            {
+                "interaction": name,
+                "batch_size": batch_size,
+                "jit_compile": jit,
+                "median_step_ms": step_ms,
+                "samples_per_sec": batch_size / step_ms * 1e3,
+                "cpu_ms_per_step": float(
+                    np.median([r["cpu_ms_per_step"] for r in config_runs])
+                ),
+                "first_step_seconds": float(
+                    np.median([r["first_step_seconds"] for r in config_runs])
+                ),
+                "truncated": any(r["truncated"] for r in config_runs),
+                "parameters": config_runs[0]["parameters"],
+                "runs": config_runs,
+            }
         )
     return records
 
@@ -525,6 +534,8 @@ def ratios(records):
                         "jit_compile": jit,
                         "step_ratio": ra["median_step_ms"]
                         / rb["median_step_ms"],
+                        "cpu_ratio": ra["cpu_ms_per_step"]
+                        / rb["cpu_ms_per_step"],
                     }
                 )
     xla = []
@@ -539,6 +550,8 @@ def ratios(records):
                 "interaction": r["interaction"],
                 "batch_size": r["batch_size"],
                 "graph_over_xla": r["median_step_ms"] / rx["median_step_ms"],
+                "cpu_graph_over_xla": r["cpu_ms_per_step"]
+                / rx["cpu_ms_per_step"],
             }
         )
     return out, xla
@@ -564,11 +577,13 @@ def markdown(report):
         f"- Timing: `model.fit`, steps {s['warmup_steps'] + 1}-"
         f"{s['warmup_steps'] + s['measure_steps']} timed by a callback "
         "(step begin to end; the end waits for the loss); median step per "
-        f"run, median of {s['repeats']} runs with fresh models. samples/s "
-        "= batch / median step. CPU ms/step: process CPU time (all "
-        "threads) per measured step, less sensitive to other load than "
-        "wall time. `first step s`: the first step, tracing and XLA "
-        "compilation included.",
+        f"run, median of {s['repeats']} runs with fresh models (the "
+        "repeats interleave: every configuration runs once before any runs "
+        "again). samples/s = batch / median step. CPU ms/step: process CPU "
+        "time (all threads) per measured step, the work done whatever the "
+        "load (CPU close to wall time means the step got one core, twice "
+        "wall time both); under load compare CPU-time ratios. `first step "
+        "s`: the first step, tracing and XLA compilation included.",
         "- Machine noise is about 10-30% between runs (ANCHORS.md): compare "
         "ratios from one run.",
         "",
@@ -610,13 +625,20 @@ def markdown(report):
     lines += _report.markdown_table(columns, rows)
     lines += ["", "## Per-step cost ratios (same run)", ""]
     lines += _report.markdown_table(
-        [("ratio", "l"), ("batch", "r"), ("mode", "l"), ("step ratio", "r")],
+        [
+            ("ratio", "l"),
+            ("batch", "r"),
+            ("mode", "l"),
+            ("step time ratio", "r"),
+            ("CPU time ratio", "r"),
+        ],
         [
             [
                 f"{r['numerator']} / {r['denominator']}",
                 r["batch_size"],
                 "XLA" if r["jit_compile"] else "graph",
                 f"{r['step_ratio']:.2f}",
+                f"{r['cpu_ratio']:.2f}",
             ]
             for r in report["ratios"]
         ],
@@ -629,12 +651,18 @@ def markdown(report):
             "",
         ]
         lines += _report.markdown_table(
-            [("interaction", "l"), ("batch", "r"), ("graph / XLA", "r")],
+            [
+                ("interaction", "l"),
+                ("batch", "r"),
+                ("graph / XLA, step time", "r"),
+                ("graph / XLA, CPU time", "r"),
+            ],
             [
                 [
                     r["interaction"],
                     r["batch_size"],
                     f"{r['graph_over_xla']:.2f}",
+                    f"{r['cpu_graph_over_xla']:.2f}",
                 ]
                 for r in report["xla_ratios"]
             ],
