@@ -33,11 +33,12 @@ step time over steps `--warmup-steps + 1 ..` `--warmup-steps +
 interleave, every configuration once before any again) and the report takes
 the median of the run medians. The CPU time of each step (all threads) is
 reported too: it measures the work whatever the other load on the
-machine. A run that exceeds `--max-run-seconds` stops early (after at least 5
-measured steps) and is marked.
+machine. A run whose steps after the first (tracing, compilation) exceed
+`--max-run-seconds` stops early (after at least 5 measured steps) and is
+marked.
 
 Derived in the same run: the Ad-Rec to DLRM (`dot`) per-step cost ratio,
-Ad-Rec against both references, and the XLA-vs-graph ratio per interaction
+Ad-Rec against the references, and the XLA-vs-graph ratio per interaction
 (graph step time / XLA step time; above 1 XLA is faster).
 
 Usage:
@@ -404,17 +405,17 @@ class StepTimer(keras.callbacks.Callback):
         self.cpu = []
         self.truncated = False
 
-    def on_train_begin(self, logs=None):
-        self._start = time.perf_counter()
-
     def on_train_batch_begin(self, batch, logs=None):
         self._wall0 = time.perf_counter()
         self._cpu0 = time.process_time()
 
     def on_train_batch_end(self, batch, logs=None):
-        self.wall.append(time.perf_counter() - self._wall0)
+        now = time.perf_counter()
+        self.wall.append(now - self._wall0)
         self.cpu.append(time.process_time() - self._cpu0)
-        elapsed = time.perf_counter() - self._start
+        if len(self.wall) == 1:  # the cap starts after tracing/compiling
+            self._start = now
+        elapsed = now - self._start
         if elapsed > self.max_seconds and len(self.wall) >= self.min_steps:
             self.truncated = True
             self.model.stop_training = True
@@ -614,9 +615,10 @@ def markdown(report):
                 f"{r['first_step_seconds']:.1f}",
                 f"{r['parameters']:,}",
                 (
-                    f"stopped after {s['max_run_seconds']:.0f} s "
-                    f"({min(x['measured_steps'] for x in r['runs'])} "
-                    "measured steps)"
+                    f"{sum(x['truncated'] for x in r['runs'])} of "
+                    f"{len(r['runs'])} runs stopped at the "
+                    f"{s['max_run_seconds']:.0f} s cap (fewest measured "
+                    f"steps: {min(x['measured_steps'] for x in r['runs'])})"
                     if r["truncated"]
                     else ""
                 ),
