@@ -16,15 +16,20 @@ from keras_adrec.data.errors import raise_data_format_errors
 from keras_adrec.data.feature_preprocessor import FeaturePreprocessor
 from keras_adrec.data.feature_preprocessor import count_vocabularies
 from keras_adrec.data.feature_preprocessor import preprocess
+from keras_adrec.data.kinds import DATA_KINDS
+from keras_adrec.data.kinds import DataKind
+from keras_adrec.data.kinds import data_kind
+from keras_adrec.data.kinds import kind_names
+from keras_adrec.data.kinds import make_dataset
+from keras_adrec.data.kinds import make_train_val_datasets
+from keras_adrec.data.kinds import parse_data_spec
+from keras_adrec.data.kinds import schema_for
 from keras_adrec.data.parquet import parquet_dataset
+from keras_adrec.data.ranking_data import RankingData
+from keras_adrec.data.ranking_data import load_ranking_data
 from keras_adrec.data.read_stats import ReadStats
-from keras_adrec.data.readers import READERS
-from keras_adrec.data.readers import make_dataset
-from keras_adrec.data.readers import make_train_val_datasets
-from keras_adrec.data.readers import schema_for
 from keras_adrec.data.schema import AVAZU_SCHEMA
 from keras_adrec.data.schema import CRITEO_SCHEMA
-from keras_adrec.data.schema import SCHEMAS
 from keras_adrec.data.schema import DatasetSchema
 from keras_adrec.data.synthetic import CRITEO_KAGGLE_CARDINALITIES
 from keras_adrec.data.synthetic import SyntheticCriteo
@@ -54,9 +59,14 @@ __all__ = [
     "DataFormatError",
     "DatasetSchema",
     "FeaturePreprocessor",
-    "READERS",
+    "DATA_KINDS",
+    "DataKind",
+    "RankingData",
+    "data_kind",
+    "kind_names",
+    "load_ranking_data",
+    "parse_data_spec",
     "ReadStats",
-    "SCHEMAS",
     "avazu_dataset",
     "count_vocabularies",
     "criteo_dataset",

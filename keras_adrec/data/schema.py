@@ -121,6 +121,3 @@ AVAZU_SCHEMA = DatasetSchema(
     label_name="click",
 )
 """Avazu as RM3 uses it: 1 dense (hour of day), 21 categorical (C1..C21)."""
-
-SCHEMAS = {"criteo": CRITEO_SCHEMA, "avazu": AVAZU_SCHEMA}
-"""Schemas of the data sets the text readers know, by kind."""

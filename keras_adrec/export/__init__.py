@@ -9,23 +9,19 @@ see `keras_adrec.export.serving`.
 from keras_adrec.export.serving import EXAMPLES_SIGNATURE
 from keras_adrec.export.serving import OUTPUT_NAME
 from keras_adrec.export.serving import SERVING_SIGNATURE
-from keras_adrec.export.serving import add_export_parser
 from keras_adrec.export.serving import build_export_archive
 from keras_adrec.export.serving import example_feature_spec
 from keras_adrec.export.serving import export_for_serving
 from keras_adrec.export.serving import next_version
 from keras_adrec.export.serving import raw_input_signature
-from keras_adrec.export.serving import run_export
 
 __all__ = [
     "EXAMPLES_SIGNATURE",
     "OUTPUT_NAME",
     "SERVING_SIGNATURE",
-    "add_export_parser",
     "build_export_archive",
     "example_feature_spec",
     "export_for_serving",
     "next_version",
     "raw_input_signature",
-    "run_export",
 ]

@@ -59,13 +59,14 @@ import uuid
 import keras
 import tensorflow as tf
 
+from keras_adrec.data.kinds import kind_names
+from keras_adrec.training.model_directory import ModelDirectory
 from keras_adrec.version import __version__
 
 SERVING_SIGNATURE = "serving_default"
 EXAMPLES_SIGNATURE = "serve_examples"
 OUTPUT_NAME = "probability"
 METADATA_FILE = os.path.join("assets.extra", "adrec_serving.json")
-_DATA_KINDS = ("criteo", "avazu")
 
 
 def raw_input_signature(schema):
@@ -114,8 +115,8 @@ def export_for_serving(model_dir, export_dir, version=None, overwrite=False):
     """Write `export_dir/<version>/`, a SavedModel taking raw features.
 
     Args:
-        model_dir: str or path. A directory written by `adrec train`
-            (`keras_adrec.training.ranking_job.train_ranking`).
+        model_dir: str or path. A directory written by `adrec train` on
+            ranking data (`keras_adrec.training.ModelDirectory`).
         export_dir: str or path. The model base path TF Serving watches;
             created if missing.
         version: positive int or None. The version folder; defaults to one
@@ -140,8 +141,6 @@ def export_for_serving(model_dir, export_dir, version=None, overwrite=False):
     )["probability"]
     ```
     """
-    from keras_adrec.training.ranking_job import load_trained
-
     export_dir = pathlib.Path(export_dir)
     if version is None:
         version = next_version(export_dir)
@@ -162,13 +161,16 @@ def export_for_serving(model_dir, export_dir, version=None, overwrite=False):
             "take the next one, or pass overwrite=True (--overwrite)."
         )
 
-    model, preprocessor, config = load_trained(model_dir)
-    kind = config.get("data", {}).get("kind")
-    if kind not in _DATA_KINDS:
+    run = ModelDirectory(model_dir)
+    run.check()
+    kind = run.data_kind()
+    if kind not in kind_names(task="ranking"):
         raise ValueError(
-            f"The model in {model_dir} was trained on {kind!r} data; serving "
-            f"export supports {', '.join(_DATA_KINDS)} ranking models."
+            f"The model in {model_dir} was trained on {kind!r} data; this "
+            "export takes ranking models "
+            f"({', '.join(kind_names(task='ranking'))})."
         )
+    model, preprocessor, config = run.load_ranking()
     archive = build_export_archive(model, preprocessor)
 
     export_dir.mkdir(parents=True, exist_ok=True)
@@ -302,72 +304,3 @@ def _write_metadata(version_dir, model_dir, config, preprocessor, version):
     path = pathlib.Path(version_dir) / METADATA_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(metadata, indent=2))
-
-
-# ---------------------------------------------------------------- CLI
-
-
-def add_export_parser(subparsers):
-    """Add `adrec export` to the `adrec` command's subparsers."""
-    p = subparsers.add_parser(
-        "export",
-        help="export a trained model as a SavedModel for TF Serving",
-        description=(
-            "Write EXPORT_DIR/<version>/, a SavedModel whose serving_default "
-            "signature takes raw features (dense float32, categorical "
-            "strings) and serve_examples takes serialized tf.Example."
-        ),
-    )
-    p.add_argument(
-        "--model", required=True, help="a directory from `adrec train`"
-    )
-    p.add_argument(
-        "--output",
-        required=True,
-        help="model base path for TF Serving; the version folder goes inside",
-    )
-    p.add_argument(
-        "--version",
-        type=int,
-        default=None,
-        help="version number (default: next after the existing ones)",
-    )
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace an existing version folder",
-    )
-    return p
-
-
-def run_export(args):
-    """CLI adapter: check usage, export, print `{"path", "version"}`."""
-    from keras_adrec.cli import UsageError
-    from keras_adrec.training.ranking_job import CONFIG_FILE
-    from keras_adrec.training.ranking_job import MODEL_FILE
-
-    for name in (MODEL_FILE, CONFIG_FILE):
-        if not os.path.isfile(os.path.join(args.model, name)):
-            raise UsageError(f"--model {args.model} holds no {name}")
-    with open(os.path.join(args.model, CONFIG_FILE)) as f:
-        kind = json.load(f).get("data", {}).get("kind")
-    if kind not in _DATA_KINDS:
-        raise UsageError(
-            f"--model {args.model} was trained on {kind!r} data; export "
-            f"supports {', '.join(_DATA_KINDS)} ranking models"
-        )
-    if args.version is not None and args.version < 1:
-        raise UsageError(
-            f"--version must be a positive integer, got {args.version}"
-        )
-    if args.version is not None and not args.overwrite:
-        target = os.path.join(args.output, str(args.version))
-        if os.path.exists(target):
-            raise UsageError(
-                f"{target} already exists; pass --overwrite to replace it "
-                "or omit --version to take the next one"
-            )
-    path = export_for_serving(
-        args.model, args.output, version=args.version, overwrite=args.overwrite
-    )
-    print(json.dumps({"path": str(path), "version": int(path.name)}))

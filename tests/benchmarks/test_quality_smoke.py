@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from keras_adrec.paths import shared_data_file
+from tests.samples import shared_data_file
 
 SCRIPT = os.path.join(
     os.path.dirname(os.path.dirname(os.path.dirname(__file__))),

@@ -12,7 +12,7 @@ from keras_adrec.data import DataFormatError
 from keras_adrec.data import avazu_dataset
 from keras_adrec.data import make_dataset
 from keras_adrec.data.schema import AVAZU_COLUMNS
-from keras_adrec.paths import shared_data_file
+from tests.samples import shared_data_file
 
 AVAZU_SAMPLE = "avazu/train_head9999.csv"
 HEADER = ",".join(AVAZU_COLUMNS)

@@ -16,7 +16,7 @@ from keras_adrec.data import criteo_dataset
 from keras_adrec.data import make_dataset
 from keras_adrec.data import make_train_val_datasets
 from keras_adrec.data import raise_data_format_errors
-from keras_adrec.paths import shared_data_file
+from tests.samples import shared_data_file
 
 CRITEO_SAMPLE = "criteo/train_head10k.txt"
 

@@ -15,7 +15,7 @@ from keras_adrec.data import DatasetSchema
 from keras_adrec.data import FeaturePreprocessor
 from keras_adrec.data import criteo_dataset
 from keras_adrec.data import preprocess
-from keras_adrec.paths import shared_data_file
+from tests.samples import shared_data_file
 from tests.test_case import assert_allclose
 from tests.test_case import assert_config_round_trip
 from tests.test_case import assert_keras_save_load

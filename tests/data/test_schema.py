@@ -4,7 +4,7 @@ import pytest
 
 from keras_adrec.data import AVAZU_SCHEMA
 from keras_adrec.data import CRITEO_SCHEMA
-from keras_adrec.data import SCHEMAS
+from keras_adrec.data import DATA_KINDS
 from keras_adrec.data import DatasetSchema
 from keras_adrec.data import schema_for
 
@@ -15,7 +15,7 @@ def test_known_schemas():
     assert CRITEO_SCHEMA.categorical_names[-1] == "C26"
     assert (AVAZU_SCHEMA.num_dense, AVAZU_SCHEMA.num_categorical) == (1, 21)
     assert AVAZU_SCHEMA.label_name == "click"
-    assert SCHEMAS["criteo"] is CRITEO_SCHEMA
+    assert DATA_KINDS["criteo"].schema is CRITEO_SCHEMA
     assert schema_for("avazu") is AVAZU_SCHEMA
 
 

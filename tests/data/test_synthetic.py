@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from keras_adrec.data.synthetic import SyntheticCriteo
 from keras_adrec.data.synthetic import _ZipfSampler
-from keras_adrec.paths import shared_data_file
+from tests.samples import shared_data_file
 
 # Criteo Kaggle per-column cardinalities as published with DLRM's
 # preprocessing (facebookresearch/dlrm), copied here independently.

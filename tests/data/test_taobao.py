@@ -14,19 +14,19 @@ import math
 import numpy as np
 import pytest
 
-from keras_adrec import paths
 from keras_adrec.data.errors import DataFormatError
 from keras_adrec.data.taobao import prepare_taobao
 from keras_adrec.data.taobao_events import BEHAVIORS
 from keras_adrec.data.taobao_events import TaobaoEvents
 from keras_adrec.data.taobao_events import read_taobao_events
 from keras_adrec.data.taobao_vocabulary import TaobaoVocabulary
+from tests import samples
 
 SAMPLE = "taobao/UserBehavior_head84k.csv"
 
 
 def sample_path():
-    path = paths.shared_data_file(SAMPLE)
+    path = samples.shared_data_file(SAMPLE)
     if path is None:
         pytest.skip(f"Taobao sample {SAMPLE} absent (set ADREC_DATA_DIR).")
     return path

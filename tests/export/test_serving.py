@@ -7,7 +7,6 @@ in a fresh interpreter where `import keras_adrec` is blocked, and listed
 with TensorFlow's own `saved_model_cli`.
 """
 
-import argparse
 import json
 import os
 import shutil
@@ -22,18 +21,16 @@ import pytest
 import tensorflow as tf
 
 from keras_adrec import data as adrec_data
-from keras_adrec import paths
-from keras_adrec.cli import UsageError
+from keras_adrec.cli import main
 from keras_adrec.data.synthetic import SyntheticCriteo
 from keras_adrec.export import EXAMPLES_SIGNATURE
 from keras_adrec.export import SERVING_SIGNATURE
-from keras_adrec.export import add_export_parser
 from keras_adrec.export import export_for_serving
 from keras_adrec.export import next_version
-from keras_adrec.export import run_export
+from keras_adrec.jobs import train_ranking
 from keras_adrec.models import RankingModel
-from keras_adrec.training.ranking_job import load_trained
-from keras_adrec.training.ranking_job import train_ranking
+from keras_adrec.training import ModelDirectory
+from tests import samples
 
 TRAIN_LINES = 2000
 EVAL_ROWS = 1024
@@ -55,7 +52,7 @@ def _split_lines(source, directory):
 def criteo(tmp_path_factory):
     """A tiny trained Criteo model, its export and 1024 held-out raw rows."""
     root = tmp_path_factory.mktemp("criteo_export")
-    source = paths.shared_data_file("criteo/train_head10k.txt")
+    source = samples.shared_data_file("criteo/train_head10k.txt")
     if source is None:
         generator = SyntheticCriteo(
             rows_per_day=TRAIN_LINES + EVAL_ROWS, num_days=1, seed=0
@@ -77,7 +74,7 @@ def criteo(tmp_path_factory):
     }
     export_dir = root / "serving"
     path = export_for_serving(model_dir, export_dir)
-    model, preprocessor, _ = load_trained(model_dir)
+    model, preprocessor, _ = ModelDirectory(model_dir).load_ranking()
     return {
         "model_dir": model_dir,
         "export_dir": export_dir,
@@ -384,7 +381,7 @@ def _avazu_model_dir(directory):
 
 
 def _avazu_raw(rows):
-    source = paths.shared_data_file("avazu/train_head9999.csv")
+    source = samples.shared_data_file("avazu/train_head9999.csv")
     if source is not None:
         raw, _ = next(iter(adrec_data.avazu_dataset(str(source), rows)))
         return {
@@ -402,11 +399,9 @@ def test_cli_exports_avazu(tmp_path, capsys):
     model_dir = tmp_path / "avazu_model"
     model, preprocessor = _avazu_model_dir(model_dir)
     export_dir = tmp_path / "serving"
-    parser = argparse.ArgumentParser(prog="adrec")
-    add_export_parser(parser.add_subparsers(dest="command"))
     argv = ["export", "--model", str(model_dir), "--output", str(export_dir)]
 
-    run_export(parser.parse_args(argv + ["--version", "3"]))
+    assert main(argv + ["--version", "3"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed == {"path": str(export_dir / "3"), "version": 3}
     assert next_version(export_dir) == 4
@@ -414,14 +409,10 @@ def test_cli_exports_avazu(tmp_path, capsys):
         (["--version", "3"], "already exists"),
         (["--version", "0"], "positive"),
     ):
-        with pytest.raises(UsageError, match=message):
-            run_export(parser.parse_args(argv + bad))
-    with pytest.raises(UsageError, match="holds no model.keras"):
-        run_export(
-            parser.parse_args(
-                ["export", "--model", str(tmp_path), "--output", "x"]
-            )
-        )
+        assert main(argv + bad) == 2
+        assert message in capsys.readouterr().err
+    assert main(["export", "--model", str(tmp_path), "--output", "x"]) == 2
+    assert "holds no model.keras" in capsys.readouterr().err
 
     loaded = tf.saved_model.load(str(export_dir / "3"))
     serve = loaded.signatures[SERVING_SIGNATURE]

@@ -18,13 +18,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_adrec import paths
 from keras_adrec.cli import build_parser
-from keras_adrec.data.synthetic import SyntheticCriteo
 from keras_adrec.training import distribution
+from keras_adrec.training import resolve_fields
 from keras_adrec.training.custom_loop import train_custom_loop
 from keras_adrec.training.nan_guard import NanGuard
-from keras_adrec.training.ranking_job import resolve_fields
 from keras_adrec.training.training_checkpoint import STATE_KEY
 from tests.test_case import run_python
 
@@ -37,17 +35,6 @@ BATCH = 128  # RM1's global batch.
 AUC_TOLERANCE = 0.02
 
 
-@pytest.fixture(scope="module")
-def criteo_file(tmp_path_factory):
-    """The real Criteo sample if present, else synthetic rows."""
-    real = paths.shared_data_file("criteo/train_head10k.txt")
-    if real is not None:
-        return str(real)
-    directory = tmp_path_factory.mktemp("synthetic")
-    generator = SyntheticCriteo(rows_per_day=10_000, num_days=1, seed=0)
-    return generator.write_tsv(str(directory))[0]
-
-
 _MIRRORED = """
 import json
 import tensorflow as tf
@@ -56,7 +43,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration()] * 2
 )
-from keras_adrec.training.ranking_job import train_ranking
+from keras_adrec.jobs import train_ranking
 
 results = {}
 for strategy in ("default", "mirrored"):

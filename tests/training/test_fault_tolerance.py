@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_adrec import paths
 from keras_adrec.cli import main
 from keras_adrec.data.synthetic import SyntheticCriteo
 from keras_adrec.training.nan_guard import NanGuard
@@ -29,17 +28,6 @@ from keras_adrec.training.training_checkpoint import TrainingCheckpoint
 TINY = ["--set", "bottom_units=[32]", "--set", "top_units=[32]"]
 # Rows of the synthetic file of the kill test: 2,000 train, 500 validation.
 SYNTHETIC_ROWS = 2500
-
-
-@pytest.fixture(scope="module")
-def criteo_file(tmp_path_factory):
-    """The real Criteo sample if present, else synthetic rows."""
-    real = paths.shared_data_file("criteo/train_head10k.txt")
-    if real is not None:
-        return str(real)
-    directory = tmp_path_factory.mktemp("synthetic")
-    generator = SyntheticCriteo(rows_per_day=10_000, num_days=1, seed=0)
-    return generator.write_tsv(str(directory))[0]
 
 
 @pytest.fixture(scope="module")

@@ -14,20 +14,11 @@ import numpy as np
 import pytest
 
 from keras_adrec import data as adrec_data
-from keras_adrec import paths
+from keras_adrec.jobs import train_ranking
 from keras_adrec.models import RankingModel
-from keras_adrec.training.ranking_job import load_trained
-from keras_adrec.training.ranking_job import train_ranking
+from keras_adrec.training import ModelDirectory
 
 TINY = {"bottom_units": [32], "top_units": [32]}
-
-
-@pytest.fixture(scope="module")
-def criteo_file():
-    real = paths.shared_data_file("criteo/train_head10k.txt")
-    if real is None:
-        pytest.skip("the Criteo sample criteo/train_head10k.txt is absent")
-    return str(real)
 
 
 @pytest.mark.parametrize(
@@ -59,7 +50,7 @@ def test_mixed_precision_training_stays_finite(
     assert [int(row["step"]) for row in rows] == [2, 4]
     assert all(math.isfinite(float(row["train_loss"])) for row in rows)
 
-    model, preprocessor, config = load_trained(tmp_path)
+    model, preprocessor, config = ModelDirectory(tmp_path).load_ranking()
     assert model.dtype_policy.name == policy
     assert model.embedding_layer.compute_dtype == compute_dtype
     # float16 needs loss scaling; compile() adds it, bfloat16 does not.
@@ -72,7 +63,7 @@ def test_mixed_precision_training_stays_finite(
     reference = RankingModel.from_preset(
         config["preset"],
         vocabulary_sizes=preprocessor.vocabulary_sizes,
-        num_dense=adrec_data.SCHEMAS["criteo"].num_dense,
+        num_dense=adrec_data.schema_for("criteo").num_dense,
     )
     reference.build({k: v.shape for k, v in features.items()})
     assert reference.dtype_policy.name == "float32"

@@ -20,8 +20,8 @@ JOB = textwrap.dedent(
     import keras
     import numpy as np
 
-    from tuning import RankingHyperModel
-    from tuning import search
+    from keras_adrec.tuning import RankingHyperModel
+    from keras_adrec.tuning import search
 
     class Count(keras.callbacks.Callback):
         runs = 0

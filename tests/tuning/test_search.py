@@ -8,10 +8,10 @@ import keras_tuner as kt
 import numpy as np
 import pytest
 
-from keras_adrec.training.compare_job import load_comparison_data
-from tuning import RankingHyperModel
-from tuning import ValidationAUC
-from tuning import search
+from keras_adrec.jobs.compare import load_comparison_data
+from keras_adrec.tuning import RankingHyperModel
+from keras_adrec.tuning import ValidationAUC
+from keras_adrec.tuning import search
 
 # Tiny MLPs; 1,600 training rows = 4 full batches of 400. Trials run
 # eagerly: tracing a graph costs more than 4 eager steps.
@@ -27,8 +27,8 @@ def rows():
 def _hypermodel(rows, **kwargs):
     return RankingHyperModel(
         "rm1",
-        vocabulary_sizes=rows["vocabulary_sizes"],
-        num_dense=rows["num_dense"],
+        vocabulary_sizes=rows.vocabulary_sizes,
+        num_dense=rows.num_dense,
         overrides=TINY,
         run_eagerly=True,
         **kwargs,
@@ -70,7 +70,7 @@ def _statuses(tuner):
 
 def test_interrupted_search_resumes_without_repeating(rows, tmp_path):
     hypermodel = _hypermodel(rows, fixed={"num_layers": 1})
-    train, val = rows["train"], rows["val"]
+    train, val = rows.train, rows.val
     CountTrainings.started.clear()
 
     # Run 1 is "killed" as its second trial starts training.
@@ -221,8 +221,8 @@ def test_hyperband_search(rows, tmp_path):
     hypermodel = _hypermodel(rows, fixed={"num_layers": 1, "ffn_dim": 64})
     tuner = search.run_search(
         hypermodel,
-        rows["train"],
-        rows["val"],
+        rows.train,
+        rows.val,
         tmp_path,
         tuner="hyperband",
         max_trials=1,
@@ -286,7 +286,7 @@ def test_same_seed_same_trials(rows, tmp_path):
 def test_validation_auc_callback_is_exact(rows):
     # A fixed scorer (an untrained model): the logs must hold the AUC by
     # its definition and the mean binary cross-entropy.
-    features, labels = rows["val"]
+    features, labels = rows.val
     model = _hypermodel(rows).build(kt.HyperParameters())
     callback = ValidationAUC((features, labels))
     callback.set_model(model)
@@ -309,7 +309,7 @@ def test_fit_needs_validation_data(rows):
     hp = kt.HyperParameters()
     model = hypermodel.build(hp)
     with pytest.raises(ValueError, match="validation_data"):
-        hypermodel.fit(hp, model, *rows["train"])
+        hypermodel.fit(hp, model, *rows.train)
 
 
 def test_diverged_trial_fails_without_stopping_the_job(tmp_path):

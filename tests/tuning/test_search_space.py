@@ -7,12 +7,12 @@ import pytest
 
 from keras_adrec.models import RankingModel
 from keras_adrec.models import get_preset
-from tuning import HYPERPARAMETERS
-from tuning import AdRecSearchSpace
-from tuning import RankingHyperModel
-from tuning import mask_schedule_spec
-from tuning import resolve_mask_schedule
-from tuning.search_space import divisors
+from keras_adrec.tuning import HYPERPARAMETERS
+from keras_adrec.tuning import AdRecSearchSpace
+from keras_adrec.tuning import RankingHyperModel
+from keras_adrec.tuning import mask_schedule_spec
+from keras_adrec.tuning import resolve_mask_schedule
+from keras_adrec.tuning.search_space import divisors
 
 # The constructor arguments each hyperparameter sets (the names must match).
 ADREC_ARGUMENTS = (

@@ -6,9 +6,9 @@ import pytest
 
 from keras_adrec.models import get_preset
 from keras_adrec.models.sequential_ranking_model import SequentialRankingModel
-from tuning import HYPERPARAMETERS
-from tuning import SequentialHyperModel
-from tuning import search
+from keras_adrec.tuning import HYPERPARAMETERS
+from keras_adrec.tuning import SequentialHyperModel
+from keras_adrec.tuning import search
 
 
 def _points(n, length, vocabulary, seed):

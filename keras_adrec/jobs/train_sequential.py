@@ -13,23 +13,15 @@ saved settings and vocabularies and scores its validation points: the
 windows whose target falls after that file's cut.
 """
 
-import json
-import pathlib
 import time
 
 import keras
 
 from keras_adrec import data as adrec_data
-from keras_adrec.models import SequentialRankingModel
-from keras_adrec.models.presets import get_preset
+from keras_adrec.training.build import build_sequential_model
+from keras_adrec.training.build import resolve_fields
 from keras_adrec.training.convergence_logger import ConvergenceLogger
-from keras_adrec.training.metrics import evaluate_model
-from keras_adrec.training.ranking_job import CONFIG_FILE
-from keras_adrec.training.ranking_job import CURVE_FILE
-from keras_adrec.training.ranking_job import METRICS_FILE
-from keras_adrec.training.ranking_job import MODEL_FILE
-from keras_adrec.training.ranking_job import PREPROCESSING_DIR
-from keras_adrec.training.ranking_job import make_optimizer
+from keras_adrec.training.model_directory import ModelDirectory
 
 # Settings of prepare_taobao that a model directory records and reuses.
 PREPARATION_DEFAULTS = {
@@ -75,48 +67,42 @@ def train_sequential(
     Returns:
         The dict written to `metrics.json`.
     """
-    fields = get_preset(preset, **(overrides or {}))
+    fields = resolve_fields(
+        preset,
+        overrides,
+        interaction=interaction,
+        batch_size=batch_size,
+        epochs=epochs,
+    )
     if "sequence_layer" not in fields:
         raise ValueError(
             f"Preset {preset!r} is not a sequential preset; use rm4-rm7 "
             "with taobao data."
         )
-    if interaction is not None:
-        fields["interaction"] = interaction
-    if batch_size is not None:
-        fields["batch_size"] = int(batch_size)
-    if epochs is not None:
-        fields["epochs"] = int(epochs)
     settings = dict(PREPARATION_DEFAULTS)
     settings.update(preparation or {})
     settings["history_length"] = fields.get(
         "history_length", settings["history_length"]
     )
     keras.utils.set_random_seed(seed)
-    output = pathlib.Path(output)
-    output.mkdir(parents=True, exist_ok=True)
+    run = ModelDirectory(output)
 
     split = adrec_data.prepare_taobao(
         str(path), seed=seed, on_bad_lines=on_bad_lines, **settings
     )
-    split.vocabulary.save_artifacts(output / PREPROCESSING_DIR)
+    split.vocabulary.save_artifacts(run.preprocessing_path)
     train = split.train.to_dataset(
         fields["batch_size"], shuffle=True, seed=seed
     )
     val = split.validation.to_dataset(4096)
-    model = SequentialRankingModel.from_preset(
-        fields, vocabulary_sizes=split.vocabulary.vocabulary_sizes
-    )
-    model.compile(
-        optimizer=make_optimizer(fields["optimizer"], fields["learning_rate"]),
-        loss="binary_crossentropy",
-        metrics=[keras.metrics.AUC(name="auc")],
+    model = build_sequential_model(
+        fields, split.vocabulary.vocabulary_sizes, auc_metric=True
     )
     logger = ConvergenceLogger(
         val,
         eval_every=eval_every,
         target_auc=target_auc,
-        curve_path=str(output / CURVE_FILE),
+        curve_path=str(run.curve_path),
         batch_size=fields["batch_size"],
         verbose=verbose,
     )
@@ -128,7 +114,7 @@ def train_sequential(
         "preset": fields,
         "on_bad_lines": on_bad_lines,
     }
-    (output / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+    run.write_config(config)
     start = time.perf_counter()
     model.fit(
         train,
@@ -137,7 +123,7 @@ def train_sequential(
         verbose=1 if verbose else 0,
         shuffle=False,
     )
-    model.save(output / MODEL_FILE)
+    run.save_model(model)
     summary = logger.summary()
     summary.update(
         {
@@ -151,29 +137,5 @@ def train_sequential(
             "val_points": len(split.validation),
         }
     )
-    (output / METRICS_FILE).write_text(json.dumps(summary, indent=2))
+    run.write_metrics(summary)
     return summary
-
-
-def evaluate_sequential(model_dir, path, on_bad_lines="error"):
-    """Metrics of a trained sequential model on a Taobao events file.
-
-    The file is prepared with the model's saved settings and vocabularies;
-    its validation points (targets after its time cut) are scored.
-    """
-    model_dir = pathlib.Path(model_dir)
-    config = json.loads((model_dir / CONFIG_FILE).read_text())
-    model = keras.saving.load_model(model_dir / MODEL_FILE)
-    vocabulary = adrec_data.TaobaoVocabulary.load_artifacts(
-        model_dir / PREPROCESSING_DIR
-    )
-    split = adrec_data.prepare_taobao(
-        str(path),
-        vocabulary=vocabulary,
-        seed=config["seed"],
-        on_bad_lines=on_bad_lines,
-        **config["preparation"],
-    )
-    metrics = evaluate_model(model, split.validation.to_dataset(4096))
-    metrics["points"] = len(split.validation)
-    return metrics

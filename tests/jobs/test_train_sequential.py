@@ -1,21 +1,20 @@
 """Taobao end to end: preparation, each sequential layer, the CLI."""
 
 import json
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 
-from keras_adrec import paths
+from keras_adrec.cli import main
 from keras_adrec.data import prepare_taobao
 from keras_adrec.models import SequentialRankingModel
 from keras_adrec.models import get_preset
 from keras_adrec.training.metrics import evaluate_model
+from tests import samples
 from tests import test_case
 
-TAOBAO = paths.shared_data_file("taobao/UserBehavior_head84k.csv")
+TAOBAO = samples.shared_data_file("taobao/UserBehavior_head84k.csv")
 pytestmark = pytest.mark.skipif(
     TAOBAO is None, reason="the real Taobao sample (ADREC_DATA_DIR) is absent"
 )
@@ -66,16 +65,14 @@ def test_each_sequence_layer_learns_on_taobao(split, preset, tmp_path):
     test_case.assert_keras_save_load(model, head, tmp_path, atol=1e-6)
 
 
-def test_cli_train_then_evaluate_taobao(tmp_path):
+def test_cli_train_then_evaluate_taobao(tmp_path, capsys):
     # The first 4,000 events keep this quick.
     small = tmp_path / "events.csv"
     with open(TAOBAO) as source:
         small.write_text("".join(next(source) for _ in range(4000)))
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "keras_adrec.cli"]
-    train = subprocess.run(
-        command
-        + [
+    status = main(
+        [
             "train",
             "--data",
             f"taobao:{small}",
@@ -88,38 +85,29 @@ def test_cli_train_then_evaluate_taobao(tmp_path):
             "--output",
             str(out),
             "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+        ]
     )
-    assert train.returncode == 0, train.stderr
+    assert status == 0
+    capsys.readouterr()
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"auc", "logloss", "accuracy", "steps", "samples_per_sec"} <= set(
         metrics
     )
     assert (out / "model.keras").is_file() and (out / "preprocessing").is_dir()
-    evaluate = subprocess.run(
-        command
-        + ["evaluate", "--model", str(out), "--data", f"taobao:{small}"],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    status = main(
+        ["evaluate", "--model", str(out), "--data", f"taobao:{small}"]
     )
-    assert evaluate.returncode == 0, evaluate.stderr
-    result = json.loads(evaluate.stdout.strip().splitlines()[-1])
+    assert status == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     # The same file, settings and vocabularies: the same validation points.
     assert np.isclose(result["auc"], metrics["auc"], atol=1e-6)
     assert result["examples"] == metrics["val_points"]
 
 
-def test_cli_rejects_ranking_preset_for_taobao(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "keras_adrec.cli", "train", "--data"]
-        + [f"taobao:{TAOBAO}", "--preset", "rm1", "--output", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=600,
+def test_cli_rejects_ranking_preset_for_taobao(tmp_path, capsys):
+    status = main(
+        ["train", "--data", f"taobao:{TAOBAO}", "--preset", "rm1"]
+        + ["--output", str(tmp_path)]
     )
-    assert result.returncode == 2
-    assert "not sequential" in result.stderr
+    assert status == 2
+    assert "not sequential" in capsys.readouterr().err

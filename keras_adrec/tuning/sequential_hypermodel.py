@@ -2,7 +2,7 @@
 
 from keras_adrec.api_export import keras_adrec_export
 from keras_adrec.models.sequential_ranking_model import SequentialRankingModel
-from tuning._base_hypermodel import BaseAdRecHyperModel
+from keras_adrec.tuning._base_hypermodel import BaseAdRecHyperModel
 
 
 @keras_adrec_export

@@ -2,15 +2,15 @@
 
 import pytest
 
-from keras_adrec import paths
+from keras_adrec.jobs.compare import BASE_VARIANTS
+from keras_adrec.jobs.compare import VARIANTS
+from keras_adrec.jobs.compare import load_comparison_data
+from keras_adrec.jobs.compare import train_variant
+from keras_adrec.jobs.compare import variant_fields
 from keras_adrec.models import get_preset
-from keras_adrec.training.compare_job import BASE_VARIANTS
-from keras_adrec.training.compare_job import VARIANTS
-from keras_adrec.training.compare_job import _variant_fields
-from keras_adrec.training.compare_job import load_comparison_data
-from keras_adrec.training.compare_job import run_one
+from tests import samples
 
-CRITEO = paths.shared_data_file("criteo/train_head10k.txt")
+CRITEO = samples.shared_data_file(samples.CRITEO_SAMPLE)
 
 
 @pytest.fixture(scope="module")
@@ -21,19 +21,17 @@ def criteo_rows():
 
 
 def test_split_is_first_8000_then_2000(criteo_rows):
-    assert len(criteo_rows["train"][1]) == 8000
-    assert len(criteo_rows["val"][1]) == 2000
-    assert criteo_rows["source"]["synthetic"] is False
+    assert len(criteo_rows.train[1]) == 8000
+    assert len(criteo_rows.val[1]) == 2000
+    assert criteo_rows.source["synthetic"] is False
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", BASE_VARIANTS)
 def test_each_interaction_learns_rm1_on_criteo(criteo_rows, variant):
-    fields = _variant_fields(variant, "rm1", {}, None)
+    fields = variant_fields(variant, "rm1", {}, None)
     assert fields["embedding_dim"] == 16 and fields["batch_size"] == 128
-    _, summary = run_one(
-        criteo_rows, variant, 0, fields, None, None, curve_path=None
-    )
+    _, summary = train_variant(criteo_rows, fields, seed=0)
     assert summary["steps"] == 63  # 8,000 rows / 128, one epoch
     # Chance is 0.5; every interaction gets well clear of it in one epoch
     # (the authors' code reaches 0.67-0.69 on these rows: ANCHORS.md).
@@ -42,18 +40,17 @@ def test_each_interaction_learns_rm1_on_criteo(criteo_rows, variant):
 
 def test_variants_table_maps_ablations():
     base = get_preset("rm1")
-    fixed = _variant_fields("adrec-fixed", "rm1", {}, None)
+    fixed = variant_fields("adrec-fixed", "rm1", {}, None)
     assert fixed["mask_thresholds"] == [0.01] * base["num_heads"]
     assert (
-        _variant_fields("adrec-nomask", "rm1", {}, None)["mask_thresholds"]
+        variant_fields("adrec-nomask", "rm1", {}, None)["mask_thresholds"]
         is None
     )
     assert (
-        _variant_fields("adrec-noln", "rm1", {}, None)["use_layer_norm"]
-        is False
+        variant_fields("adrec-noln", "rm1", {}, None)["use_layer_norm"] is False
     )
     assert (
-        _variant_fields("adrec-postln", "rm1", {}, None)["norm_first"] is False
+        variant_fields("adrec-postln", "rm1", {}, None)["norm_first"] is False
     )
-    assert _variant_fields("adrec-pos", "rm1", {}, None)["positional_embedding"]
+    assert variant_fields("adrec-pos", "rm1", {}, None)["positional_embedding"]
     assert all(VARIANTS[v][0] in BASE_VARIANTS for v in VARIANTS)

@@ -15,18 +15,30 @@ adrec tune --data criteo:train.txt --preset rm1 --tuner random \\
 - `--set KEY=VALUE` replaces a preset field that is not searched (e.g.
   `bottom_units=[64]`, `batch_size=256`), as in `adrec train`.
 
-Rerunning the same command resumes the search (see `tuning.search`).
+Rerunning the same command resumes the search
+(`keras_adrec.tuning.search`). Needs the `tune` extra: without keras-tuner
+the command exits 2 with one line naming it; every other command runs
+without it.
 """
 
+import importlib.util
 import json
 
-from tuning.search import SERVING_DIR
-from tuning.search import TUNERS
+from keras_adrec.cli.arguments import UsageError
+from keras_adrec.cli.arguments import check_data
+from keras_adrec.cli.arguments import check_preset
+from keras_adrec.cli.arguments import fraction
+from keras_adrec.cli.arguments import non_negative_int
+from keras_adrec.cli.arguments import parse_set
+from keras_adrec.cli.arguments import positive_int
 
-SEQUENTIAL_PRESETS = ("rm4", "rm5", "rm6", "rm7")
+# The keys of `keras_adrec.tuning.search.TUNERS`, named here so that the
+# parser needs no keras-tuner.
+TUNER_NAMES = ("random", "bayesian", "hyperband")
+INSTALL_HINT = 'pip install "keras-adrec[tune]"'
 
 
-def add_tune_parser(subparsers):
+def add_parser(subparsers):
     """Add the `tune` sub-command to an argparse `subparsers`."""
     p = subparsers.add_parser(
         "tune",
@@ -41,9 +53,9 @@ def add_tune_parser(subparsers):
     p.add_argument("--data", required=True, help="KIND:PATH (criteo, avazu)")
     p.add_argument("--val-data", default=None, help="KIND:PATH")
     p.add_argument("--preset", default="rm1")
-    p.add_argument("--tuner", choices=tuple(TUNERS), default="random")
-    p.add_argument("--max-trials", type=int, default=10)
-    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--tuner", choices=TUNER_NAMES, default="random")
+    p.add_argument("--max-trials", type=positive_int, default=10)
+    p.add_argument("--epochs", type=positive_int, default=1)
     p.add_argument("--output", required=True)
     p.add_argument(
         "--fix",
@@ -66,10 +78,10 @@ def add_tune_parser(subparsers):
         metavar="KEY=VALUE",
         help="override a preset field that is not searched (repeatable)",
     )
-    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--val-fraction", type=fraction, default=0.2)
     p.add_argument("--split", choices=("time", "random"), default="time")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--patience", type=int, default=2)
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--patience", type=positive_int, default=2)
     p.add_argument("--on-bad-lines", choices=("error", "skip"), default="error")
     p.add_argument(
         "--overwrite",
@@ -81,7 +93,9 @@ def add_tune_parser(subparsers):
         action="store_true",
         help="skip saving and exporting the best model",
     )
-    p.add_argument("--version", type=int, default=None, help="serving version")
+    p.add_argument(
+        "--version", type=positive_int, default=None, help="serving version"
+    )
     p.add_argument(
         "--baseline",
         action="store_true",
@@ -91,31 +105,9 @@ def add_tune_parser(subparsers):
     return p
 
 
-def _json_or_string(value):
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError:
-        return value
-
-
-def _pairs(pairs, flag):
-    from keras_adrec.cli import UsageError
-
-    parsed = {}
-    for pair in pairs or []:
-        if "=" not in pair:
-            raise UsageError(f"{flag} expects KEY=VALUE, got {pair!r}")
-        key, value = pair.split("=", 1)
-        key = key.strip()
-        if key in parsed:
-            raise UsageError(f"{flag} {key} given twice")
-        parsed[key] = value.strip()
-    return parsed
-
-
 def parse_fixed(pairs):
     """`["num_heads=2", "activation=gelu"]` -> `{"num_heads": 2, ...}`."""
-    return {k: _json_or_string(v) for k, v in _pairs(pairs, "--fix").items()}
+    return parse_set(pairs, flag="--fix")
 
 
 def parse_ranges(pairs):
@@ -123,10 +115,8 @@ def parse_ranges(pairs):
 
     `LO:HI` gives a `(lo, hi)` tuple, a JSON list gives choices.
     """
-    from keras_adrec.cli import UsageError
-
     ranges = {}
-    for key, value in _pairs(pairs, "--range").items():
+    for key, value in _raw_pairs(pairs, "--range").items():
         if value.startswith("["):
             try:
                 choices = json.loads(value)
@@ -147,67 +137,75 @@ def parse_ranges(pairs):
     return ranges
 
 
+def _raw_pairs(pairs, flag):
+    parsed = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise UsageError(f"{flag} expects KEY=VALUE, got {pair!r}")
+        key, value = pair.split("=", 1)
+        key = key.strip()
+        if key in parsed:
+            raise UsageError(f"{flag} {key} given twice")
+        parsed[key] = value.strip()
+    return parsed
+
+
+def _installed(name):
+    return importlib.util.find_spec(name) is not None
+
+
 def _bayesian_available():
-    import importlib.util
-
-    return all(
-        importlib.util.find_spec(name) is not None
-        for name in ("sklearn", "scipy")
-    )
+    return all(_installed(name) for name in ("sklearn", "scipy"))
 
 
-def check_tune_usage(args):
+def check(args):
     """Validate `args` before any data is read; return the parsed options.
 
     Returns:
         dict with `fixed`, `ranges` and `overrides`.
 
     Raises:
-        keras_adrec.cli.UsageError: with a one-line message.
+        UsageError: with a one-line message (also when keras-tuner is not
+            installed).
     """
-    from keras_adrec.cli import UsageError
-    from keras_adrec.cli import _parse_set
-    from keras_adrec.models.presets import get_preset
-    from keras_adrec.training.ranking_job import parse_data_spec
-    from tuning.search_space import AdRecSearchSpace
-
-    if str(args.preset).lower() in SEQUENTIAL_PRESETS:
+    if not _installed("keras_tuner"):
         raise UsageError(
-            f"adrec tune searches the ranking presets rm1-rm3; tune "
-            f"{args.preset} from Python with tuning.SequentialHyperModel"
+            f"adrec tune needs keras-tuner, which is not installed: "
+            f"{INSTALL_HINT}"
         )
+    from keras_adrec.tuning.search_space import AdRecSearchSpace
+
     fixed = parse_fixed(args.fix)
     ranges = parse_ranges(args.range)
-    overrides = _parse_set(args.set)
+    overrides = parse_set(args.set)
+    fields = check_preset(args.preset, overrides)
+    if "sequence_layer" in fields:
+        raise UsageError(
+            f"adrec tune searches the ranking presets rm1-rm3; tune "
+            f"{args.preset} from Python with "
+            "keras_adrec.tuning.SequentialHyperModel"
+        )
     try:
-        fields = get_preset(args.preset, **overrides)
         AdRecSearchSpace(fields, fixed=fixed, ranges=ranges)
-        for spec in filter(None, [args.data, args.val_data]):
-            parse_data_spec(spec)
-    except (ValueError, FileNotFoundError) as error:
+    except ValueError as error:
         raise UsageError(str(error)) from None
+    check_data(args.data, task="ranking")
+    if args.val_data:
+        check_data(args.val_data, task="ranking", flag="--val-data")
     if args.tuner == "bayesian" and not _bayesian_available():
         raise UsageError(
             "--tuner bayesian needs scikit-learn and scipy: pip install "
             "'keras-tuner[bayesian]'"
         )
-    if args.max_trials < 1:
-        raise UsageError("--max-trials must be at least 1")
-    if args.epochs < 1:
-        raise UsageError("--epochs must be at least 1")
-    if args.patience < 1:
-        raise UsageError("--patience must be at least 1")
-    if not 0.0 < args.val_fraction < 1.0:
-        raise UsageError("--val-fraction must lie strictly between 0 and 1")
     return {"fixed": fixed, "ranges": ranges, "overrides": overrides}
 
 
-def run_tune(args):
-    """CLI adapter: check usage, run `tuning.search.tune`, print a summary."""
-    from keras_adrec.cli import UsageError
-    from tuning.search import tune
+def run(args):
+    """Check usage, run `keras_adrec.jobs.tune.tune`, print a summary."""
+    options = check(args)
+    from keras_adrec.jobs.tune import SERVING_DIR
+    from keras_adrec.jobs.tune import tune
 
-    options = check_tune_usage(args)
     try:
         result = tune(
             data=args.data,

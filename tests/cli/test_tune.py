@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 
 from keras_adrec.cli import UsageError
-from keras_adrec.cli import _Parser
+from keras_adrec.cli.arguments import ArgumentParser as _Parser
+from keras_adrec.cli.tune import add_parser as add_tune_parser
+from keras_adrec.cli.tune import parse_fixed
+from keras_adrec.cli.tune import parse_ranges
+from keras_adrec.cli.tune import run as run_tune
 from keras_adrec.data import make_dataset
 from keras_adrec.data import preprocess
 from keras_adrec.data.synthetic import SyntheticCriteo
-from keras_adrec.training.ranking_job import load_trained
-from tuning.cli import add_tune_parser
-from tuning.cli import parse_fixed
-from tuning.cli import parse_ranges
-from tuning.cli import run_tune
+from keras_adrec.training import ModelDirectory
 
 TINY = [
     "--set",
@@ -139,7 +139,9 @@ def test_tune_job_exports_the_best_model(tsv, tmp_path, capsys):
         assert (output / name).is_file()
 
     # The best model directory has the `adrec train` layout.
-    model, preprocessor, config = load_trained(output / "best_model")
+    model, preprocessor, config = ModelDirectory(
+        output / "best_model"
+    ).load_ranking()
     assert config["data"]["kind"] == "criteo"
     assert config["preset"]["num_layers"] == 1
     assert config["preset"]["bottom_units"] == [8]

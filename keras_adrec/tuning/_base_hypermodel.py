@@ -4,10 +4,10 @@ import keras
 import keras_tuner as kt
 
 from keras_adrec.models.presets import get_preset
-from keras_adrec.training.ranking_job import make_optimizer
-from tuning.search_space import AdRecSearchSpace
-from tuning.search_space import ranges_from_config
-from tuning.validation_auc import fit_for_trial
+from keras_adrec.training.build import compile_model
+from keras_adrec.tuning.search_space import AdRecSearchSpace
+from keras_adrec.tuning.search_space import ranges_from_config
+from keras_adrec.tuning.validation_auc import fit_for_trial
 
 
 class BaseAdRecHyperModel(kt.HyperModel):
@@ -68,14 +68,7 @@ class BaseAdRecHyperModel(kt.HyperModel):
         fields = self.trial_fields(hp)
         keras.utils.set_random_seed(self.seed)
         model = self.make_model(fields)
-        model.compile(
-            optimizer=make_optimizer(
-                fields["optimizer"], fields["learning_rate"]
-            ),
-            loss="binary_crossentropy",
-            run_eagerly=self.run_eagerly,
-        )
-        return model
+        return compile_model(model, fields, run_eagerly=self.run_eagerly)
 
     def fit(self, hp, model, x, y=None, validation_data=None, **kwargs):
         kwargs.setdefault("batch_size", self.search_space.fields["batch_size"])

@@ -1,0 +1,100 @@
+"""What every `adrec` sub-command shares: the usage error, the parser that
+raises it, `--set KEY=VALUE` parsing and argument checks.
+
+A usage error prints one line `adrec: error: ...` and exits with status 2.
+"""
+
+import argparse
+import json
+
+from keras_adrec import data as adrec_data
+from keras_adrec.models import get_preset
+
+
+class UsageError(Exception):
+    """Invalid command-line usage: reported in one line, exit status 2."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """An `argparse.ArgumentParser` that raises `UsageError` instead of
+    printing usage and exiting."""
+
+    def error(self, message):
+        raise UsageError(message)
+
+
+def parse_set(pairs, flag="--set"):
+    """`["num_heads=4", "mask_thresholds=[0.1,0.01]"]` -> dict.
+
+    Values are read as JSON where they parse (numbers, lists, null, true),
+    otherwise kept as strings.
+
+    Raises:
+        UsageError: a pair without `=`, or a key given twice.
+    """
+    overrides = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise UsageError(f"{flag} expects KEY=VALUE, got {pair!r}")
+        key, value = pair.split("=", 1)
+        key = key.strip()
+        if key in overrides:
+            raise UsageError(f"{flag} {key} given twice")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value.strip()
+    return overrides
+
+
+def positive_int(text):
+    """argparse `type=`: an int >= 1."""
+    return _bounded_int(text, 1, "a positive integer")
+
+
+def non_negative_int(text):
+    """argparse `type=`: an int >= 0."""
+    return _bounded_int(text, 0, "a non-negative integer")
+
+
+def fraction(text):
+    """argparse `type=`: a float strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a number between 0 and 1, got {text!r}"
+        ) from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(
+            f"must lie strictly between 0 and 1, got {text}"
+        )
+    return value
+
+
+def _bounded_int(text, minimum, what):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be {what}, got {text!r}"
+        ) from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {value}")
+    return value
+
+
+def check_preset(preset, overrides):
+    """The preset's fields with `overrides`, or `UsageError`."""
+    try:
+        return get_preset(preset, **overrides)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def check_data(spec, task=None, flag="--data"):
+    """`(kind, paths)` of a `KIND:PATH` spec, or `UsageError`."""
+    try:
+        return adrec_data.parse_data_spec(spec, task=task)
+    except (ValueError, FileNotFoundError) as error:
+        raise UsageError(f"{flag}: {error}") from None

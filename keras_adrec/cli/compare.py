@@ -1,0 +1,98 @@
+"""`adrec compare`: every interaction on the same data, side by side."""
+
+from keras_adrec.cli.arguments import UsageError
+from keras_adrec.cli.arguments import check_data
+from keras_adrec.cli.arguments import check_preset
+from keras_adrec.cli.arguments import fraction
+from keras_adrec.cli.arguments import parse_set
+from keras_adrec.cli.arguments import positive_int
+from keras_adrec.jobs.compare import ABLATIONS
+from keras_adrec.jobs.compare import BASE_VARIANTS
+from keras_adrec.jobs.compare import DEFAULT_DAYS
+from keras_adrec.jobs.compare import DEFAULT_SYNTHETIC_ROWS
+from keras_adrec.jobs.compare import VARIANTS
+from keras_adrec.jobs.compare import compare
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser(
+        "compare",
+        help="train every interaction on the same data and compare",
+    )
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--data", default=None, help="KIND:PATH")
+    source.add_argument(
+        "--synthetic",
+        type=positive_int,
+        default=None,
+        metavar="ROWS",
+        help=f"synthetic rows in all (default {DEFAULT_SYNTHETIC_ROWS})",
+    )
+    p.add_argument("--days", type=positive_int, default=DEFAULT_DAYS)
+    p.add_argument("--shift-strength", type=float, default=1.0)
+    p.add_argument("--preset", default="rm1")
+    p.add_argument("--interactions", default=",".join(BASE_VARIANTS))
+    p.add_argument("--ablations", action="store_true")
+    p.add_argument("--seeds", type=positive_int, default=3)
+    p.add_argument("--target-auc", type=float, default=None)
+    p.add_argument("--eval-every", type=positive_int, default=None)
+    p.add_argument("--val-fraction", type=fraction, default=0.2)
+    p.add_argument("--batch-size", type=positive_int, default=None)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--output", default="adrec-compare")
+    p.add_argument("--quiet", action="store_true")
+    return p
+
+
+def check(args):
+    """Validate `args`; return `(variants, overrides)`."""
+    variants = [v.strip() for v in args.interactions.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise UsageError(
+            f"unknown interaction(s) {', '.join(unknown)}; choose from "
+            f"{', '.join(VARIANTS)}"
+        )
+    if args.ablations:
+        variants += [v for v in ABLATIONS if v not in variants]
+    overrides = parse_set(args.set)
+    fields = check_preset(args.preset, overrides)
+    if "sequence_layer" in fields:
+        raise UsageError(
+            f"adrec compare runs the ranking presets rm1-rm3, not {args.preset}"
+        )
+    if args.data:
+        check_data(args.data, task="ranking")
+    if args.days < 2:
+        raise UsageError("--days must be at least 2 (train days + 1 val day)")
+    if args.synthetic is not None and args.synthetic < 10 * args.days:
+        raise UsageError("--synthetic needs at least 10 rows per day")
+    if args.target_auc is not None and not 0.0 < args.target_auc <= 1.0:
+        raise UsageError(
+            f"--target-auc must lie in (0, 1], got {args.target_auc}"
+        )
+    return variants, overrides
+
+
+def run(args):
+    variants, overrides = check(args)
+    result = compare(
+        data=args.data,
+        synthetic_rows=args.synthetic,
+        days=args.days,
+        shift_strength=args.shift_strength,
+        preset=args.preset,
+        variants=variants,
+        seeds=args.seeds,
+        target_auc=args.target_auc,
+        eval_every=args.eval_every,
+        val_fraction=args.val_fraction,
+        batch_size=args.batch_size,
+        overrides=overrides,
+        output=args.output,
+        verbose=not args.quiet,
+    )
+    print(f"Results: {result['paths']['markdown']}")
+    print(f"Convergence plot: {result['paths']['convergence']}")
+    if result["paths"].get("attention"):
+        print(f"Attention maps: {result['paths']['attention']}")

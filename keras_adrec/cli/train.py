@@ -1,0 +1,184 @@
+"""`adrec train`: train a ranking (Criteo, Avazu) or sequential (Taobao)
+model and write its model directory."""
+
+import json
+
+from keras_adrec import data as adrec_data
+from keras_adrec.cli.arguments import UsageError
+from keras_adrec.cli.arguments import check_data
+from keras_adrec.cli.arguments import check_preset
+from keras_adrec.cli.arguments import fraction
+from keras_adrec.cli.arguments import non_negative_int
+from keras_adrec.cli.arguments import parse_set
+from keras_adrec.cli.arguments import positive_int
+from keras_adrec.jobs.train_ranking import train_ranking
+from keras_adrec.jobs.train_sequential import train_sequential
+from keras_adrec.models import interaction_names
+from keras_adrec.training.distribution import STRATEGIES
+
+DEFAULT_PRESETS = {"ranking": "rm1", "sequential": "rm4"}
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("train", help="train a model")
+    p.add_argument(
+        "--data",
+        required=True,
+        help="KIND:PATH, e.g. criteo:train.txt (kinds: "
+        f"{', '.join(adrec_data.kind_names())})",
+    )
+    p.add_argument(
+        "--preset",
+        default=None,
+        help="rm1-rm3 (ranking; default rm1), rm4-rm7 (taobao; default rm4)",
+    )
+    p.add_argument("--interaction", default=None)
+    p.add_argument("--epochs", type=positive_int, default=None)
+    p.add_argument("--batch-size", type=positive_int, default=None)
+    p.add_argument("--output", required=True)
+    p.add_argument("--val-data", default=None)
+    p.add_argument("--val-fraction", type=fraction, default=0.2)
+    p.add_argument("--split", choices=("time", "random"), default="time")
+    p.add_argument("--target-auc", type=float, default=None)
+    p.add_argument("--eval-every", type=positive_int, default=None)
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--on-bad-lines", choices=("error", "skip"), default="error")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a preset field (repeatable)",
+    )
+    p.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default="default",
+        help="default: one device; mirrored: every local GPU; "
+        "multiworker: the hosts in TF_CONFIG, one process per host started "
+        "with the same command (worker 0 writes --output). --batch-size "
+        "(or the preset's batch_size) is GLOBAL: each of the N replicas "
+        "gets batch_size/N rows per step. Tables too big for one device: "
+        "hash with --set max_index_range=R",
+    )
+    p.add_argument(
+        "--scale-lr",
+        action="store_true",
+        help="scale the learning rate linearly with the global batch: "
+        "lr * batch_size / preset batch_size (default: lr as given, right "
+        "for an unchanged global batch on any number of replicas)",
+    )
+    p.add_argument(
+        "--checkpoint-dir",
+        default=None,
+        help="write a checkpoint every --checkpoint-every steps; rerunning "
+        "the same command resumes from the latest one",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=positive_int,
+        default=100,
+        metavar="STEPS",
+        help="steps between checkpoints (default 100)",
+    )
+    p.add_argument(
+        "--mixed-precision",
+        choices=("off", "float16", "bfloat16"),
+        default="off",
+        help="float16 uses dynamic loss scaling (default off)",
+    )
+    return p
+
+
+def check(args):
+    """Validate `args` before any work; return `(task, fields, overrides)`."""
+    kind, _ = check_data(args.data)
+    task = adrec_data.data_kind(kind).task
+    if args.val_data:
+        check_data(args.val_data, flag="--val-data")
+    preset = args.preset or DEFAULT_PRESETS[task]
+    overrides = parse_set(args.set)
+    fields = check_preset(preset, overrides)
+    sequential_preset = "sequence_layer" in fields
+    if task == "sequential" and not sequential_preset:
+        raise UsageError(
+            f"preset {preset} is not sequential; use rm4-rm7 with {kind} data"
+        )
+    if task == "ranking" and sequential_preset:
+        raise UsageError(
+            f"preset {preset} is sequential; use it with taobao data"
+        )
+    if args.interaction is not None and (
+        args.interaction.lower() not in interaction_names()
+    ):
+        raise UsageError(
+            f"unknown interaction {args.interaction!r}; choose one of "
+            f"{', '.join(interaction_names())}"
+        )
+    if args.target_auc is not None and not 0.0 < args.target_auc <= 1.0:
+        raise UsageError(
+            f"--target-auc must lie in (0, 1], got {args.target_auc}"
+        )
+    if task == "sequential":
+        unsupported = {
+            "--val-data": args.val_data,
+            "--checkpoint-dir": args.checkpoint_dir,
+            "--strategy": args.strategy != "default",
+            "--mixed-precision": args.mixed_precision != "off",
+        }
+        named = [flag for flag, used in unsupported.items() if used]
+        if named:
+            raise UsageError(
+                f"{', '.join(named)} not supported with {kind} data yet"
+            )
+    return task, preset, overrides
+
+
+def run(args):
+    task, preset, overrides = check(args)
+    if task == "sequential":
+        _, paths = adrec_data.parse_data_spec(args.data)
+        summary = train_sequential(
+            paths[0],
+            args.output,
+            preset=preset,
+            interaction=args.interaction,
+            epochs=args.epochs,
+            target_auc=args.target_auc,
+            eval_every=args.eval_every,
+            seed=args.seed,
+            verbose=not args.quiet,
+            overrides=overrides,
+            batch_size=args.batch_size,
+            on_bad_lines=args.on_bad_lines,
+        )
+        print(json.dumps(summary))
+        return
+    try:
+        summary = train_ranking(
+            data=args.data,
+            output=args.output,
+            preset=preset,
+            interaction=args.interaction,
+            epochs=args.epochs,
+            val_data=args.val_data,
+            target_auc=args.target_auc,
+            eval_every=args.eval_every,
+            seed=args.seed,
+            verbose=not args.quiet,
+            overrides=overrides,
+            val_fraction=args.val_fraction,
+            split_mode=args.split,
+            on_bad_lines=args.on_bad_lines,
+            batch_size=args.batch_size,
+            strategy=args.strategy,
+            checkpoint_dir=args.checkpoint_dir,
+            checkpoint_every=args.checkpoint_every,
+            mixed_precision=args.mixed_precision,
+            scale_lr=args.scale_lr,
+        )
+    except FileExistsError as error:
+        # --checkpoint-dir holds another run's checkpoints.
+        raise UsageError(str(error)) from None
+    print(json.dumps(summary))

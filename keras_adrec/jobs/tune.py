@@ -1,0 +1,283 @@
+"""The `adrec tune` job: search, summarise, save and export the best model.
+
+Needs the `tune` extra (`pip install "keras-adrec[tune]"`: keras-tuner,
+tensorboard, scikit-learn). An output directory `DIR` holds:
+
+- `search/`: KerasTuner's project (oracle state, one `trial_N/` per trial
+  with its `trial.json` and best-epoch weights);
+- `search_config.json`: what the search is (data, preset, space, tuner,
+  epochs, seed); a rerun must match it;
+- `trials.md`, `trials.csv`, `trials.json`: one row per trial: id, status,
+  exact validation AUC and logloss at its best epoch, hyperparameters;
+- `best_hyperparameters.json`: the best trial's id, AUC, hyperparameters
+  and the resulting preset fields;
+- `baseline.json` (with `baseline=True`): the preset's defaults trained
+  the same way as the trials;
+- `best_model/`: a model directory as `adrec train` writes it (so `adrec
+  evaluate --model DIR/best_model` works);
+- `serving/<version>/`: the SavedModel of
+  `keras_adrec.export.export_for_serving`.
+
+Rerunning the same job resumes the search (`keras_adrec.tuning.search`).
+"""
+
+import json
+import pathlib
+import shutil
+
+import keras
+
+from keras_adrec import data as adrec_data
+from keras_adrec.export import export_for_serving
+from keras_adrec.models.presets import get_preset
+from keras_adrec.training.metrics import binary_metrics
+from keras_adrec.training.model_directory import ModelDirectory
+from keras_adrec.tuning.ranking_hypermodel import RankingHyperModel
+from keras_adrec.tuning.search import best_trial
+from keras_adrec.tuning.search import check_resume
+from keras_adrec.tuning.search import is_chief
+from keras_adrec.tuning.search import is_worker
+from keras_adrec.tuning.search import run_search
+from keras_adrec.tuning.search import train_defaults
+from keras_adrec.tuning.search import trial_rows
+from keras_adrec.tuning.search import write_summary
+from keras_adrec.tuning.search_space import AdRecSearchSpace
+
+BEST_MODEL_DIR = "best_model"
+SERVING_DIR = "serving"
+BASELINE_FILE = "baseline.json"
+
+
+def _baseline(path, hypermodel, loaded, epochs, search_config, verbose):
+    """`train_defaults`, cached in `path` for this search's settings."""
+    path = pathlib.Path(path)
+    if path.is_file():
+        cached = json.loads(path.read_text())
+        settings = json.loads(json.dumps(search_config))
+        if cached.get("search_config") == settings:
+            return cached["result"]
+    result = train_defaults(
+        hypermodel, loaded.train, loaded.val, epochs, verbose
+    )
+    path.write_text(
+        json.dumps({"search_config": search_config, "result": result})
+    )
+    return result
+
+
+def save_best_model(tuner, hypermodel, loaded, output, run_config):
+    """Write the best trial's model in the `adrec train` layout.
+
+    Args:
+        tuner: the tuner after its search.
+        hypermodel: the searched `RankingHyperModel`.
+        loaded: the `keras_adrec.data.RankingData` searched (in memory).
+        output: the model directory to write.
+        run_config: the data part of `config.json` (`data`, `val_data`,
+            `val_fraction`, `split_mode`, `seed`, `on_bad_lines`).
+
+    Returns:
+        The validation metrics of the saved model (`metrics.json`).
+    """
+    best = best_trial(tuner)
+    if best is None:
+        raise RuntimeError(
+            "No trial completed, so there is no best model to save; see "
+            "the trial messages in trials.json."
+        )
+    output = pathlib.Path(output)
+    if output.exists():
+        shutil.rmtree(output)
+    run = ModelDirectory(output)
+    model = tuner.load_model(best)
+    run.save_model(model)
+    loaded.preprocessor.save_artifacts(run.preprocessing_path)
+    values = dict(best.hyperparameters.values)
+    fields = hypermodel.search_space.fields_for(values)
+    fields["interaction"] = hypermodel.interaction
+    config = dict(run_config)
+    config["preset"] = fields
+    config["tuning"] = {
+        "trial": best.trial_id,
+        "hyperparameters": values,
+        "val_auc": float(best.score),
+    }
+    run.write_config(config)
+    features, labels = loaded.val
+    scores = model.predict(features, batch_size=4096, verbose=0)
+    metrics = binary_metrics(labels, scores)
+    metrics.update(
+        {
+            "data_kind": run_config["data"]["kind"],
+            "preset": fields.get("name"),
+            "trial": best.trial_id,
+            "steps": None,
+        }
+    )
+    run.write_metrics(metrics)
+    return metrics
+
+
+def tune(
+    data,
+    output,
+    preset="rm1",
+    tuner="random",
+    max_trials=10,
+    epochs=1,
+    fixed=None,
+    ranges=None,
+    overrides=None,
+    interaction="adrec",
+    val_data=None,
+    val_fraction=0.2,
+    split_mode="time",
+    seed=0,
+    patience=2,
+    on_bad_lines="error",
+    overwrite=False,
+    export=True,
+    version=None,
+    baseline=False,
+    verbose=True,
+):
+    """The `adrec tune` job: search, summarise, save and export the best.
+
+    Args:
+        data: `"KIND:PATH"` (`criteo` or `avazu`).
+        output: output directory (see the module docstring).
+        preset: `"rm1"`, `"rm2"` or `"rm3"`.
+        tuner: `"random"`, `"bayesian"` or `"hyperband"`.
+        max_trials: int, trials in all (a rerun continues up to it).
+        epochs: int, most epochs per trial.
+        fixed, ranges: see `keras_adrec.tuning.AdRecSearchSpace`.
+        overrides: dict of preset fields to replace (not searched).
+        interaction: interaction name; `"adrec"` is the one searched.
+        val_data: optional `"KIND:PATH"` of validation rows; otherwise the
+            last `val_fraction` of `data` (time order) validates.
+        val_fraction, split_mode, on_bad_lines: as in `adrec train`.
+        seed: int: weights, dropout, the split and the oracle.
+        patience: int, epochs without improvement before a trial stops.
+        overwrite: bool. Start over instead of resuming.
+        export: bool. Save the best model and export it for serving.
+        version: int or None, the serving version (see
+            `keras_adrec.export.export_for_serving`).
+        baseline: bool. Also train the preset's default hyperparameters
+            the same way (once; kept in `DIR/baseline.json`) and quote
+            their validation AUC in the summary.
+        verbose: bool.
+
+    Returns:
+        dict with `trials` (completed / in all), `best` (the best record),
+        `baseline`, `paths`, `metrics` (of the saved best model) and
+        `role`.
+    """
+    fields = get_preset(preset, **(overrides or {}))
+    kind, paths = adrec_data.parse_data_spec(data, task="ranking")
+    val_paths = (
+        adrec_data.parse_data_spec(val_data, task="ranking")[1]
+        if val_data
+        else None
+    )
+    run_config = {
+        "data": {"kind": kind, "paths": [str(p) for p in paths]},
+        "val_data": [str(p) for p in val_paths] if val_paths else None,
+        "val_fraction": None if val_paths else val_fraction,
+        "split_mode": None if val_paths else split_mode,
+        "seed": int(seed),
+        "on_bad_lines": on_bad_lines,
+    }
+    # Check a rerun's settings before reading any data.
+    search_config = {
+        **run_config,
+        "space": AdRecSearchSpace(fields, fixed, ranges).get_config(),
+        "interaction": interaction,
+        "patience": int(patience),
+        "tuner": tuner,
+        "epochs": int(epochs),
+    }
+    if is_worker():
+        overwrite = False
+    check_resume(output, search_config, overwrite=overwrite)
+
+    keras.utils.set_random_seed(seed)
+    loaded = adrec_data.load_ranking_data(
+        data,
+        val_data=val_data,
+        val_fraction=val_fraction,
+        split_mode=split_mode,
+        seed=seed,
+        on_bad_lines=on_bad_lines,
+        min_frequency=fields["min_frequency"],
+        max_index_range=fields["max_index_range"],
+        in_memory=True,
+    )
+    hypermodel = RankingHyperModel(
+        preset,
+        vocabulary_sizes=loaded.vocabulary_sizes,
+        num_dense=loaded.num_dense,
+        interaction=interaction,
+        overrides=overrides,
+        fixed=fixed,
+        ranges=ranges,
+        seed=seed,
+        patience=patience,
+    )
+    search_tuner = run_search(
+        hypermodel,
+        loaded.train,
+        loaded.val,
+        output,
+        tuner=tuner,
+        max_trials=max_trials,
+        epochs=epochs,
+        seed=seed,
+        overwrite=overwrite,
+        verbose=1 if verbose else 0,
+        search_config=search_config,
+    )
+    if is_worker():
+        return {"role": "worker", "tuner_id": search_tuner.tuner_id}
+    default_result = None
+    if baseline:
+        default_result = _baseline(
+            pathlib.Path(output) / BASELINE_FILE,
+            hypermodel,
+            loaded,
+            epochs,
+            search_config,
+            verbose=1 if verbose else 0,
+        )
+    summary_paths = write_summary(
+        search_tuner, output, hypermodel, baseline=default_result
+    )
+    rows = trial_rows(search_tuner)
+    best = json.loads(pathlib.Path(summary_paths["best"]).read_text())
+    result = {
+        "role": "chief" if is_chief() else "single",
+        "trials": {
+            "completed": sum(r["status"] == "COMPLETED" for r in rows),
+            "total": len(rows),
+        },
+        "best": best,
+        "baseline": default_result,
+        "paths": summary_paths,
+        "metrics": None,
+    }
+    if export and best is not None:
+        model_dir = pathlib.Path(output) / BEST_MODEL_DIR
+        result["metrics"] = save_best_model(
+            search_tuner, hypermodel, loaded, model_dir, run_config
+        )
+        result["paths"]["best_model"] = str(model_dir)
+        # A rerun with an explicit version replaces it; without one the
+        # export takes the next version.
+        result["paths"]["serving"] = str(
+            export_for_serving(
+                model_dir,
+                pathlib.Path(output) / SERVING_DIR,
+                version=version,
+                overwrite=version is not None,
+            )
+        )
+    return result

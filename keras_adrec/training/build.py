@@ -1,0 +1,161 @@
+"""Build and compile a model from preset fields: the one place that does it.
+
+Every job (train, compare, tune, the benchmarks) gets its model here, so
+the optimizer, loss and metrics are the same everywhere.
+"""
+
+import contextlib
+
+import keras
+
+from keras_adrec.models.presets import get_preset
+from keras_adrec.models.ranking_model import RankingModel
+from keras_adrec.models.sequential_ranking_model import SequentialRankingModel
+from keras_adrec.training import distribution
+
+# `--mixed-precision` choice -> Keras dtype policy.
+MIXED_PRECISION_POLICIES = {
+    "off": None,
+    "float16": "mixed_float16",
+    "bfloat16": "mixed_bfloat16",
+}
+
+
+def make_optimizer(name, learning_rate):
+    """A Keras optimizer from a name (`sgd`, `adagrad`, `adam`, ...)."""
+    try:
+        return keras.optimizers.get(
+            {"class_name": name, "config": {"learning_rate": learning_rate}}
+        )
+    except ValueError as error:
+        raise ValueError(f"Unknown optimizer {name!r}: {error}") from None
+
+
+def resolve_fields(
+    preset,
+    overrides=None,
+    interaction=None,
+    batch_size=None,
+    epochs=None,
+    scale_lr=False,
+):
+    """A preset's fields with the caller's changes applied.
+
+    Args:
+        preset: preset name.
+        overrides: dict of preset fields to replace.
+        interaction: interaction name or layer, replacing the preset's.
+        batch_size: int, the GLOBAL batch size, replacing the preset's.
+        epochs: int, replacing the preset's.
+        scale_lr: bool. Take the learning rate as the rate for the
+            preset's own batch size and scale it linearly to `batch_size`
+            (`keras_adrec.training.scaled_learning_rate`).
+
+    Returns:
+        dict of preset fields.
+    """
+    fields = get_preset(preset, **(overrides or {}))
+    if interaction is not None:
+        fields["interaction"] = interaction
+    if batch_size is not None:
+        fields["batch_size"] = int(batch_size)
+    if epochs is not None:
+        fields["epochs"] = int(epochs)
+    if scale_lr:
+        fields["learning_rate"] = distribution.scaled_learning_rate(
+            fields["learning_rate"],
+            fields["batch_size"],
+            get_preset(preset)["batch_size"],
+        )
+    return fields
+
+
+def compile_model(model, fields, auc_metric=False, run_eagerly=False):
+    """Compile `model` with the preset's optimizer and the BCE loss.
+
+    Args:
+        model: a Keras model ending in a probability.
+        fields: preset fields (`optimizer`, `learning_rate`).
+        auc_metric: bool. Add Keras' streaming `AUC` metric (named `auc`)
+            to the training logs.
+        run_eagerly: bool. Keras' `run_eagerly` (for debugging).
+
+    Returns:
+        `model`, compiled.
+    """
+    metrics = [keras.metrics.AUC(name="auc")] if auc_metric else None
+    model.compile(
+        optimizer=make_optimizer(fields["optimizer"], fields["learning_rate"]),
+        loss="binary_crossentropy",
+        metrics=metrics,
+        run_eagerly=run_eagerly,
+    )
+    return model
+
+
+def build_ranking_model(
+    fields, vocabulary_sizes, num_dense, compile=True, auc_metric=False
+):
+    """A `RankingModel` from preset fields, built and (by default) compiled.
+
+    Args:
+        fields: preset fields (`keras_adrec.models.get_preset`).
+        vocabulary_sizes: list of int, rows of each categorical table.
+        num_dense: int, the number of dense features.
+        compile: bool. Compile with `compile_model`. Defaults to `True`.
+        auc_metric: bool. See `compile_model`.
+
+    Returns:
+        The model, its weights built.
+
+    Example:
+
+    ```python
+    fields = keras_adrec.models.get_preset("rm1")
+    model = keras_adrec.training.build_ranking_model(fields, [100] * 26, 13)
+    ```
+    """
+    model = RankingModel.from_preset(
+        fields, vocabulary_sizes=vocabulary_sizes, num_dense=num_dense
+    )
+    model.build(
+        {
+            "dense": (None, int(num_dense)),
+            "sparse": (None, len(vocabulary_sizes)),
+        }
+    )
+    if compile:
+        compile_model(model, fields, auc_metric=auc_metric)
+    return model
+
+
+def build_sequential_model(
+    fields, vocabulary_sizes, compile=True, auc_metric=False
+):
+    """A `SequentialRankingModel` from preset fields, compiled by default."""
+    model = SequentialRankingModel.from_preset(
+        fields, vocabulary_sizes=vocabulary_sizes
+    )
+    if compile:
+        compile_model(model, fields, auc_metric=auc_metric)
+    return model
+
+
+@contextlib.contextmanager
+def dtype_policy(name):
+    """Set the global Keras dtype policy to `name` (None: leave it).
+
+    Args:
+        name: a Keras dtype policy name (`"mixed_float16"`), a
+            `MIXED_PRECISION_POLICIES` key (`"float16"`), or None.
+    """
+    name = MIXED_PRECISION_POLICIES.get(name, name)
+    if name is None:
+        yield
+        return
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)

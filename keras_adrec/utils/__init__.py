@@ -1,0 +1,7 @@
+"""Small helpers shared by every part of keras_adrec (the bottom layer)."""
+
+from keras_adrec.utils.keras_utils import clone_initializer
+from keras_adrec.utils.statistics import mean_std
+from keras_adrec.utils.statistics import paired_difference
+
+__all__ = ["clone_initializer", "mean_std", "paired_difference"]

@@ -1,0 +1,228 @@
+"""End-to-end tests of the `adrec` command (train, evaluate, compare).
+
+Commands run in-process through `main([...])`; the console entry point
+itself runs in a subprocess once (`test_console_script_evaluates`), as do
+the checks that need a fresh interpreter (no keras-tuner, loading a saved
+model after `import keras_adrec` alone).
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from keras_adrec.cli import main
+from tests.test_case import run_python
+
+TINY = ["--set", "bottom_units=[32]", "--set", "top_units=[32]"]
+
+
+def _one_line_error(capsys):
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained(criteo_file, tmp_path_factory):
+    """A tiny RM1 Ad-Rec model trained by `adrec train`."""
+    out = tmp_path_factory.mktemp("cli") / "run"
+    status = main(
+        [
+            "train",
+            "--data",
+            f"criteo:{criteo_file}",
+            "--preset",
+            "rm1",
+            "--interaction",
+            "adrec",
+            "--output",
+            str(out),
+            "--eval-every",
+            "20",
+            "--target-auc",
+            "0.55",
+            "--quiet",
+            *TINY,
+        ]
+    )
+    assert status == 0
+    return out
+
+
+def test_train_writes_the_model_directory(trained):
+    out = trained
+    for name in ("model.keras", "config.json", "curve.csv", "metrics.json"):
+        assert (out / name).is_file(), name
+    assert (out / "preprocessing").is_dir()
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("auc", "logloss", "accuracy", "steps", "steps_to_target"):
+        assert key in metrics
+    assert metrics["samples_per_sec"] > 0
+    assert metrics["auc"] > 0.55
+    curve = (out / "curve.csv").read_text().splitlines()
+    assert curve[0].startswith("step,train_loss,val_auc")
+    assert len(curve) >= 2
+
+
+def test_console_script_evaluates(trained, criteo_file):
+    """The installed `adrec` entry point, in its own process."""
+    adrec = shutil.which("adrec") or pytest.skip("`adrec` is not on PATH")
+    result = subprocess.run(
+        [
+            adrec,
+            "evaluate",
+            "--model",
+            str(trained),
+            "--data",
+            f"criteo:{criteo_file}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    evaluated = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(evaluated) >= {"auc", "logloss", "accuracy"}
+    assert 0.5 < evaluated["auc"] <= 1.0
+    # TensorFlow's native start-up notices stay off the command's stderr.
+    assert "cuda" not in result.stderr.lower(), result.stderr
+
+
+def test_import_keras_adrec_is_enough_to_load_a_saved_model(trained):
+    """`.keras` files name `keras_adrec>Class`; importing the package
+    registers every class, in a fresh interpreter."""
+    out = run_python(
+        "import keras, keras_adrec\n"
+        f"model = keras.saving.load_model({str(trained / 'model.keras')!r})\n"
+        "print(type(model).__name__, type(model.interaction).__name__)\n"
+    )
+    assert out.strip().splitlines()[-1] == "RankingModel AdRecInteraction"
+
+
+def test_every_command_but_tune_runs_without_keras_tuner(tmp_path):
+    """keras-tuner is optional: `--help` and a tiny compare run without
+    it, and `adrec tune` exits 2 naming the extra."""
+    code = (
+        "import sys\n"
+        "sys.modules['keras_tuner'] = None  # as if not installed\n"
+        "from keras_adrec.cli import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit as exit:\n"
+        "    assert exit.code == 0, exit.code\n"
+        "status = main(['compare', '--synthetic', '700', '--interactions',\n"
+        "    'dot', '--seeds', '1', '--set', 'bottom_units=[8]',\n"
+        "    '--set', 'top_units=[8]', '--quiet',\n"
+        f"    '--output', {str(tmp_path / 'cmp')!r}])\n"
+        "assert status == 0, status\n"
+        "status = main(['tune', '--data', 'criteo:x', '--output', 'y'])\n"
+        "print('tune status', status)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "tune status 2" in result.stdout
+    assert 'pip install "keras-adrec[tune]"' in result.stderr
+
+
+def test_same_seed_same_metrics(criteo_file, tmp_path):
+    def run(name):
+        main(
+            [
+                "train",
+                "--data",
+                f"criteo:{criteo_file}",
+                "--interaction",
+                "dot",
+                "--output",
+                str(tmp_path / name),
+                "--seed",
+                "3",
+                "--quiet",
+                *TINY,
+            ]
+        )
+        return json.loads((tmp_path / name / "metrics.json").read_text())
+
+    first, second = run("a"), run("b")
+    assert first["auc"] == second["auc"]
+    assert first["logloss"] == second["logloss"]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"--preset": "rm9"}, "Unknown preset"),
+        ({"--interaction": "cross"}, "unknown interaction"),
+        ({"--set": "num_head=2"}, "Unknown preset field"),
+        ({"--data": "parquet:x"}, "Unknown data kind"),
+        ({"--data": "criteo:/no/such/file"}, "does not exist"),
+    ],
+)
+def test_invalid_usage_exits_2_in_one_line(change, message, tmp_path, capsys):
+    options = {"--data": f"criteo:{__file__}", "--output": str(tmp_path)}
+    options.update(change)
+    status = main(["train", *[x for kv in options.items() for x in kv]])
+    assert status == 2
+    assert message in _one_line_error(capsys)
+
+
+def test_malformed_data_exits_1_with_reader_error(tmp_path, capsys):
+    bad = tmp_path / "bad.txt"
+    good = "0\t" + "\t".join(["1"] * 13) + "\t" + "\t".join(["0a0b0c0d"] * 26)
+    bad.write_text("\n".join([good] * 30 + ["2" + good[1:]] + [good] * 30))
+    status = main(
+        [
+            "train",
+            "--data",
+            f"criteo:{bad}",
+            "--output",
+            str(tmp_path / "out"),
+            "--quiet",
+        ]
+    )
+    assert status == 1
+    line = _one_line_error(capsys)
+    assert "bad.txt" in line and "line 31" in line
+
+
+def test_compare_tiny(tmp_path):
+    status = main(
+        [
+            "compare",
+            "--synthetic",
+            "1400",
+            "--interactions",
+            "dot,adrec",
+            "--seeds",
+            "2",
+            "--target-auc",
+            "0.5",
+            "--output",
+            str(tmp_path),
+            "--quiet",
+            *TINY,
+        ]
+    )
+    assert status == 0
+    result = json.loads((tmp_path / "results.json").read_text())
+    assert result["synthetic"] is True
+    assert [row["variant"] for row in result["rows"]] == ["dot", "adrec"]
+    for row in result["rows"]:
+        assert row["seeds"] == 2
+        assert 0.0 <= row["auc_mean"] <= 1.0
+        assert row["auc_std"] >= 0.0
+    table = (tmp_path / "results.md").read_text()
+    assert "SYNTHETIC" in table and "| adrec |" in table
+    for name in ("convergence.png", "attention_maps.png"):
+        data = (tmp_path / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
