@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from keras_adrec.data.synthetic import SyntheticCriteo
-from keras_adrec.data.synthetic import _ZipfSampler
+from keras_adrec.data.zipf_sampler import ZipfSampler
 from tests.samples import shared_data_file
 
 # Criteo Kaggle per-column cardinalities as published with DLRM's
@@ -222,7 +222,7 @@ def test_zipf_sampler_equals_searchsorted():
         # Uniforms exactly at CDF steps: the edges of the guide table.
         edges = cdf[: min(len(cdf) - 1, 100)]
         uniforms[2 : 2 + len(edges), i] = edges
-    values = _ZipfSampler(sizes, exponents)(uniforms)
+    values = ZipfSampler(sizes, exponents)(uniforms)
     assert values.dtype == np.int32
     for i, cdf in enumerate(cdfs):
         expected = np.searchsorted(cdf, uniforms[:, i], side="right")
