@@ -317,13 +317,31 @@ class SyntheticCriteo:
             return parts[0]
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
-    def iter_chunks(self, days=None):
-        """Yield the rows of `days` chunk by chunk (dicts as `generate`)."""
+    def iter_chunks(self, days=None, start=0, stop=None):
+        """Yield rows `[start, stop)` of each of `days` chunk by chunk.
+
+        Dicts as `generate`; `stop` defaults to `rows_per_day`. Rows past
+        `rows_per_day` are further rows of the same day's distribution:
+        `start=rows_per_day` gives rows held out from that day.
+        """
+        stop = self.rows_per_day if stop is None else stop
+        if not 0 <= start <= stop:
+            raise ValueError(
+                "Expected 0 <= start <= stop. "
+                f"Received: start={start}, stop={stop}"
+            )
         for day in self._days(days):
-            for index, lo, hi in self._chunk_ranges(0, self.rows_per_day):
+            for index, lo, hi in self._chunk_ranges(start, stop):
                 yield self._chunk(day, index, lo, hi)
 
-    def dataset(self, days=None, batch_size=128, drop_remainder=False):
+    def dataset(
+        self,
+        days=None,
+        batch_size=128,
+        drop_remainder=False,
+        start=0,
+        stop=None,
+    ):
         """A `tf.data.Dataset` of raw Criteo batches, day after day.
 
         Args:
@@ -333,6 +351,8 @@ class SyntheticCriteo:
                 day boundaries. Defaults to `128`.
             drop_remainder: bool. Drop the last short batch. Defaults to
                 `False`.
+            start, stop: ints. Rows `[start, stop)` of each day (see
+                `iter_chunks`). Default to all `rows_per_day` rows.
 
         Returns:
             A dataset of `({"dense": float32 [B, 13], "categorical":
@@ -342,7 +362,7 @@ class SyntheticCriteo:
         days = self._days(days)
 
         def chunks():
-            for chunk in self.iter_chunks(days):
+            for chunk in self.iter_chunks(days, start=start, stop=stop):
                 yield (
                     {
                         "dense": chunk["dense"],

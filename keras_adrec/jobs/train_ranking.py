@@ -41,6 +41,7 @@ from keras_adrec.training.build import dtype_policy
 from keras_adrec.training.build import resolve_fields
 from keras_adrec.training.custom_loop import train_custom_loop
 from keras_adrec.training.model_directory import ModelDirectory
+from keras_adrec.training.model_directory import staged_output
 from keras_adrec.training.nan_guard import NanGuard
 from keras_adrec.training.resumable_convergence_logger import (
     ResumableConvergenceLogger,
@@ -71,6 +72,7 @@ def train_ranking(
     checkpoint_every=DEFAULT_CHECKPOINT_EVERY,
     mixed_precision="off",
     scale_lr=False,
+    overwrite=False,
 ):
     """Train a ranking model on `data` and write the model directory.
 
@@ -98,12 +100,19 @@ def train_ranking(
         mixed_precision: `"off"`, `"float16"` or `"bfloat16"`.
         scale_lr: bool. Scale the learning rate linearly with the batch
             size relative to the preset's batch size.
+        overwrite: bool. Replace a finished run in `output`. The run is
+            written beside `output` and renamed into place when it ends;
+            a failed run leaves `output` as it was.
 
     Returns:
         The dict written to `metrics.json`.
 
     Raises:
         FloatingPointError: the loss became NaN or infinite.
+        keras_adrec.training.model_directory.OutputInUseError: another
+            run is writing `output`.
+        keras_adrec.training.model_directory.RunExistsError: `output`
+            holds a run and `overwrite` is False.
     """
     kind, paths = adrec_data.parse_data_spec(data, task="ranking")
     val_paths = None
@@ -133,120 +142,125 @@ def train_ranking(
         strategy = distribution.make_strategy(strategy)
     chief = distribution.is_chief(strategy)
     keras.utils.set_random_seed(seed)
-    run = ModelDirectory(output)
+    with staged_output(output, overwrite=overwrite, enabled=chief) as path:
+        run = ModelDirectory(path)
 
-    loaded = adrec_data.load_ranking_data(
-        data,
-        val_data=val_data,
-        val_fraction=val_fraction,
-        split_mode=split_mode,
-        seed=seed,
-        on_bad_lines=on_bad_lines,
-        min_frequency=fields["min_frequency"],
-        max_index_range=fields["max_index_range"],
-        batch_size=fields["batch_size"],
-    )
-    if chief:
-        loaded.preprocessor.save_artifacts(run.preprocessing_path)
+        loaded = adrec_data.load_ranking_data(
+            data,
+            val_data=val_data,
+            val_fraction=val_fraction,
+            split_mode=split_mode,
+            seed=seed,
+            on_bad_lines=on_bad_lines,
+            min_frequency=fields["min_frequency"],
+            max_index_range=fields["max_index_range"],
+            batch_size=fields["batch_size"],
+        )
+        if chief:
+            loaded.preprocessor.save_artifacts(run.preprocessing_path)
 
-    with strategy.scope(), dtype_policy(mixed_precision):
-        model = build_ranking_model(
-            fields,
-            loaded.vocabulary_sizes,
-            loaded.num_dense,
-            auc_metric=True,
+        with strategy.scope(), dtype_policy(mixed_precision):
+            model = build_ranking_model(
+                fields,
+                loaded.vocabulary_sizes,
+                loaded.num_dense,
+                auc_metric=True,
+            )
+            model.optimizer.build(model.trainable_variables)
+        logger = ResumableConvergenceLogger(
+            loaded.val,
+            eval_every=eval_every,
+            target_auc=target_auc,
+            curve_path=str(run.curve_path) if chief else None,
+            batch_size=fields["batch_size"],
+            verbose=verbose and chief,
         )
-        model.optimizer.build(model.trainable_variables)
-    logger = ResumableConvergenceLogger(
-        loaded.val,
-        eval_every=eval_every,
-        target_auc=target_auc,
-        curve_path=str(run.curve_path) if chief else None,
-        batch_size=fields["batch_size"],
-        verbose=verbose and chief,
-    )
-    config = {
-        "data": {"kind": kind, "paths": [str(p) for p in paths]},
-        "val_data": [str(p) for p in val_paths] if val_paths else None,
-        "val_fraction": None if val_paths else val_fraction,
-        "split_mode": None if val_paths else split_mode,
-        "seed": seed,
-        "preset": fields,
-        "on_bad_lines": on_bad_lines,
-        "mixed_precision": mixed_precision,
-    }
-    checkpoint = None
-    start_step = 0
-    if checkpoint_dir:
-        checkpoint = TrainingCheckpoint(
-            checkpoint_dir,
-            save_every=checkpoint_every,
-            fingerprint=_fingerprint(config, loaded.preprocessor),
-            trackers={"logger": logger},
-            is_chief=chief,
-            task_label=distribution.task_label(strategy),
-        )
-        start_step = checkpoint.restore(model)
-    guard = NanGuard(initial_step=start_step)
-    callbacks = [guard, logger] + ([checkpoint] if checkpoint else [])
-    if chief:
-        run.write_config(config)
-    # One stream of batches over every epoch, so a resumed run skips
-    # exactly the steps already trained, wherever they end.
-    train_ds = loaded.train.repeat(fields["epochs"]).skip(start_step)
-    start = time.perf_counter()
-    if checkpoint is not None and checkpoint.finished:
-        # Nothing left to train: rewrite the restored curve.
-        logger.on_train_begin()
-    else:
-        with adrec_data.raise_data_format_errors():
-            if distribution.uses_custom_loop(strategy):
-                train_custom_loop(
-                    model,
-                    train_ds,
-                    strategy,
-                    callbacks=callbacks,
-                    verbose=verbose and chief,
-                )
-            else:
-                model.fit(
-                    train_ds,
-                    epochs=1,
-                    callbacks=callbacks,
-                    verbose=1 if verbose else 0,
-                    shuffle=False,
-                )
-    wall = time.perf_counter() - start
-    if guard.stopped_step is not None:
-        raise FloatingPointError(guard.message(_checkpoint_note(checkpoint)))
-    summary = logger.summary()
-    if summary["logloss"] is not None and not math.isfinite(summary["logloss"]):
-        # The last update made the weights non-finite: no loss saw it.
-        raise FloatingPointError(
-            "Training diverged in its last step: the model's validation "
-            "predictions are not finite, so no model was saved. Lower the "
-            "learning rate. " + _checkpoint_note(checkpoint)
-        )
-    summary.update(
-        {
-            "data_kind": kind,
-            "preset": fields["name"],
-            "interaction": _interaction_name(fields["interaction"]),
+        config = {
+            "data": {"kind": kind, "paths": [str(p) for p in paths]},
+            "val_data": [str(p) for p in val_paths] if val_paths else None,
+            "val_fraction": None if val_paths else val_fraction,
+            "split_mode": None if val_paths else split_mode,
             "seed": seed,
-            "wall_seconds": wall,
-            "skipped_lines": loaded.skipped_lines(),
-            "strategy": distribution.strategy_name(strategy),
-            "num_replicas": strategy.num_replicas_in_sync,
-            "batch_size": fields["batch_size"],
-            "learning_rate": fields["learning_rate"],
+            "preset": fields,
+            "on_bad_lines": on_bad_lines,
             "mixed_precision": mixed_precision,
-            "resumed_from_step": start_step,
         }
-    )
-    if chief:
-        run.save_model(model)
-        run.write_metrics(summary)
-    return summary
+        checkpoint = None
+        start_step = 0
+        if checkpoint_dir:
+            checkpoint = TrainingCheckpoint(
+                checkpoint_dir,
+                save_every=checkpoint_every,
+                fingerprint=_fingerprint(config, loaded.preprocessor),
+                trackers={"logger": logger},
+                is_chief=chief,
+                task_label=distribution.task_label(strategy),
+            )
+            start_step = checkpoint.restore(model)
+        guard = NanGuard(initial_step=start_step)
+        callbacks = [guard, logger] + ([checkpoint] if checkpoint else [])
+        if chief:
+            run.write_config(config)
+        # One stream of batches over every epoch, so a resumed run skips
+        # exactly the steps already trained, wherever they end.
+        train_ds = loaded.train.repeat(fields["epochs"]).skip(start_step)
+        start = time.perf_counter()
+        if checkpoint is not None and checkpoint.finished:
+            # Nothing left to train: rewrite the restored curve.
+            logger.on_train_begin()
+        else:
+            with adrec_data.raise_data_format_errors():
+                if distribution.uses_custom_loop(strategy):
+                    train_custom_loop(
+                        model,
+                        train_ds,
+                        strategy,
+                        callbacks=callbacks,
+                        verbose=verbose and chief,
+                    )
+                else:
+                    model.fit(
+                        train_ds,
+                        epochs=1,
+                        callbacks=callbacks,
+                        verbose=1 if verbose else 0,
+                        shuffle=False,
+                    )
+        wall = time.perf_counter() - start
+        if guard.stopped_step is not None:
+            raise FloatingPointError(
+                guard.message(_checkpoint_note(checkpoint))
+            )
+        summary = logger.summary()
+        if summary["logloss"] is not None and not math.isfinite(
+            summary["logloss"]
+        ):
+            # The last update made the weights non-finite: no loss saw it.
+            raise FloatingPointError(
+                "Training diverged in its last step: the model's validation "
+                "predictions are not finite, so no model was saved. Lower the "
+                "learning rate. " + _checkpoint_note(checkpoint)
+            )
+        summary.update(
+            {
+                "data_kind": kind,
+                "preset": fields["name"],
+                "interaction": _interaction_name(fields["interaction"]),
+                "seed": seed,
+                "wall_seconds": wall,
+                "skipped_lines": loaded.skipped_lines(),
+                "strategy": distribution.strategy_name(strategy),
+                "num_replicas": strategy.num_replicas_in_sync,
+                "batch_size": fields["batch_size"],
+                "learning_rate": fields["learning_rate"],
+                "mixed_precision": mixed_precision,
+                "resumed_from_step": start_step,
+            }
+        )
+        if chief:
+            run.save_model(model)
+            run.write_metrics(summary)
+        return summary
 
 
 def _fingerprint(config, preprocessor):

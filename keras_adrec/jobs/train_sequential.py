@@ -22,6 +22,7 @@ from keras_adrec.training.build import build_sequential_model
 from keras_adrec.training.build import resolve_fields
 from keras_adrec.training.convergence_logger import ConvergenceLogger
 from keras_adrec.training.model_directory import ModelDirectory
+from keras_adrec.training.model_directory import staged_output
 
 # Settings of prepare_taobao that a model directory records and reuses.
 PREPARATION_DEFAULTS = {
@@ -48,6 +49,7 @@ def train_sequential(
     batch_size=None,
     on_bad_lines="error",
     preparation=None,
+    overwrite=False,
 ):
     """Train a sequential model on a Taobao `UserBehavior.csv` file.
 
@@ -63,6 +65,8 @@ def train_sequential(
         on_bad_lines: `"error"` or `"skip"`.
         preparation: dict of `prepare_taobao` settings overriding
             `PREPARATION_DEFAULTS`.
+        overwrite: bool. Replace a finished run in `output` (written
+            beside it and renamed into place, as `train_ranking` does).
 
     Returns:
         The dict written to `metrics.json`.
@@ -85,57 +89,58 @@ def train_sequential(
         "history_length", settings["history_length"]
     )
     keras.utils.set_random_seed(seed)
-    run = ModelDirectory(output)
+    with staged_output(output, overwrite=overwrite) as staging:
+        run = ModelDirectory(staging)
 
-    split = adrec_data.prepare_taobao(
-        str(path), seed=seed, on_bad_lines=on_bad_lines, **settings
-    )
-    split.vocabulary.save_artifacts(run.preprocessing_path)
-    train = split.train.to_dataset(
-        fields["batch_size"], shuffle=True, seed=seed
-    )
-    val = split.validation.to_dataset(4096)
-    model = build_sequential_model(
-        fields, split.vocabulary.vocabulary_sizes, auc_metric=True
-    )
-    logger = ConvergenceLogger(
-        val,
-        eval_every=eval_every,
-        target_auc=target_auc,
-        curve_path=str(run.curve_path),
-        batch_size=fields["batch_size"],
-        verbose=verbose,
-    )
-    config = {
-        "data": {"kind": "taobao", "paths": [str(path)]},
-        "preparation": settings,
-        "cut_time": int(split.cut_time),
-        "seed": seed,
-        "preset": fields,
-        "on_bad_lines": on_bad_lines,
-    }
-    run.write_config(config)
-    start = time.perf_counter()
-    model.fit(
-        train,
-        epochs=fields["epochs"],
-        callbacks=[logger],
-        verbose=1 if verbose else 0,
-        shuffle=False,
-    )
-    run.save_model(model)
-    summary = logger.summary()
-    summary.update(
-        {
-            "data_kind": "taobao",
-            "preset": fields["name"],
-            "interaction": str(fields["interaction"]),
-            "sequence_layer": str(fields["sequence_layer"]),
+        split = adrec_data.prepare_taobao(
+            str(path), seed=seed, on_bad_lines=on_bad_lines, **settings
+        )
+        split.vocabulary.save_artifacts(run.preprocessing_path)
+        train = split.train.to_dataset(
+            fields["batch_size"], shuffle=True, seed=seed
+        )
+        val = split.validation.to_dataset(4096)
+        model = build_sequential_model(
+            fields, split.vocabulary.vocabulary_sizes, auc_metric=True
+        )
+        logger = ConvergenceLogger(
+            val,
+            eval_every=eval_every,
+            target_auc=target_auc,
+            curve_path=str(run.curve_path),
+            batch_size=fields["batch_size"],
+            verbose=verbose,
+        )
+        config = {
+            "data": {"kind": "taobao", "paths": [str(path)]},
+            "preparation": settings,
+            "cut_time": int(split.cut_time),
             "seed": seed,
-            "wall_seconds": time.perf_counter() - start,
-            "train_points": len(split.train),
-            "val_points": len(split.validation),
+            "preset": fields,
+            "on_bad_lines": on_bad_lines,
         }
-    )
-    run.write_metrics(summary)
-    return summary
+        run.write_config(config)
+        start = time.perf_counter()
+        model.fit(
+            train,
+            epochs=fields["epochs"],
+            callbacks=[logger],
+            verbose=1 if verbose else 0,
+            shuffle=False,
+        )
+        run.save_model(model)
+        summary = logger.summary()
+        summary.update(
+            {
+                "data_kind": "taobao",
+                "preset": fields["name"],
+                "interaction": str(fields["interaction"]),
+                "sequence_layer": str(fields["sequence_layer"]),
+                "seed": seed,
+                "wall_seconds": time.perf_counter() - start,
+                "train_points": len(split.train),
+                "val_points": len(split.validation),
+            }
+        )
+        run.write_metrics(summary)
+        return summary
