@@ -32,6 +32,7 @@ import tensorflow as tf
 from keras_adrec.data._files import natural_key
 from keras_adrec.data._files import resolve_files
 from keras_adrec.data.errors import DataFormatError
+from keras_adrec.data.errors import NoDataFilesError
 from keras_adrec.data.schema import CRITEO_SCHEMA
 
 PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
@@ -138,9 +139,11 @@ def _parquet_files(paths):
                 if name.endswith(PARQUET_SUFFIXES) and not name.startswith(".")
             ]
             if not found:
-                raise FileNotFoundError(
-                    f"Directory {path} contains no Parquet files "
-                    f"({', '.join('*' + s for s in PARQUET_SUFFIXES)})."
+                raise NoDataFilesError(
+                    path,
+                    None,
+                    "the directory contains no Parquet files "
+                    f"({', '.join('*' + s for s in PARQUET_SUFFIXES)})",
                 )
             files.extend(sorted(found, key=natural_key))
         else:
@@ -211,6 +214,8 @@ def _check_file(path, schema):
                 f"expected {_EXPECTED[kind]}, found type `{data_type}`",
                 column=name,
             )
+    if parquet_file.metadata.num_rows == 0:
+        raise DataFormatError(path, None, "the file has no data rows")
     _check_label_statistics(path, parquet_file, schema.label_name)
 
 
@@ -273,6 +278,9 @@ def _read_file(path, schema, read_batch_size):
                 for i in range(len(names) - 1 - num_dense)
             ],
             rows,
+            path=path,
+            names=names[1 + num_dense :],
+            first_row=first_row,
         )
         yield dense, data, offsets, label
         first_row += rows
@@ -303,7 +311,7 @@ def _dense(column):
     return values.to_numpy(zero_copy_only=False)
 
 
-def _tokens(columns, rows):
+def _tokens(columns, rows, path=None, names=None, first_row=0):
     """Categorical columns -> one bytes blob and offsets `[columns, rows+1]`.
 
     Each column becomes large_binary ("" for null); the blob is the columns'
@@ -318,6 +326,8 @@ def _tokens(columns, rows):
             column = column.dictionary_decode()
         if pa.types.is_integer(column.type):
             column = pc.cast(column, pa.string())
+        else:
+            _check_utf8(column, path, names[i] if names else None, first_row)
         column = pc.cast(column, pa.large_binary())
         if column.null_count:
             column = pc.fill_null(column, pa.scalar(b"", pa.large_binary()))
@@ -331,6 +341,27 @@ def _tokens(columns, rows):
             buffers.append(memoryview(data_buffer)[low:high])
         start += high - low
     return b"".join(buffers), offsets
+
+
+def _check_utf8(column, path, name, first_row):
+    """Raise `DataFormatError` at the first token that is not UTF-8."""
+    try:
+        pc.cast(column, pa.large_string())
+        return
+    except pa.ArrowInvalid:
+        pass
+    for row, token in enumerate(column.to_pylist()):
+        try:
+            if isinstance(token, bytes):
+                token.decode("utf-8")
+        except UnicodeDecodeError:
+            shown = token[:40].decode("utf-8", errors="replace")
+            raise DataFormatError(
+                path,
+                first_row + row + 1,
+                f"expected UTF-8 text, found `{shown}`",
+                column=name,
+            ) from None
 
 
 def _to_raw_batch(dense, data, offsets, label):
