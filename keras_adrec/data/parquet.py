@@ -278,9 +278,6 @@ def _read_file(path, schema, read_batch_size):
                 for i in range(len(names) - 1 - num_dense)
             ],
             rows,
-            path=path,
-            names=names[1 + num_dense :],
-            first_row=first_row,
         )
         yield dense, data, offsets, label
         first_row += rows
@@ -311,7 +308,7 @@ def _dense(column):
     return values.to_numpy(zero_copy_only=False)
 
 
-def _tokens(columns, rows, path=None, names=None, first_row=0):
+def _tokens(columns, rows):
     """Categorical columns -> one bytes blob and offsets `[columns, rows+1]`.
 
     Each column becomes large_binary ("" for null); the blob is the columns'
@@ -326,8 +323,6 @@ def _tokens(columns, rows, path=None, names=None, first_row=0):
             column = column.dictionary_decode()
         if pa.types.is_integer(column.type):
             column = pc.cast(column, pa.string())
-        else:
-            _check_utf8(column, path, names[i] if names else None, first_row)
         column = pc.cast(column, pa.large_binary())
         if column.null_count:
             column = pc.fill_null(column, pa.scalar(b"", pa.large_binary()))
@@ -341,27 +336,6 @@ def _tokens(columns, rows, path=None, names=None, first_row=0):
             buffers.append(memoryview(data_buffer)[low:high])
         start += high - low
     return b"".join(buffers), offsets
-
-
-def _check_utf8(column, path, name, first_row):
-    """Raise `DataFormatError` at the first token that is not UTF-8."""
-    try:
-        pc.cast(column, pa.large_string())
-        return
-    except pa.ArrowInvalid:
-        pass
-    for row, token in enumerate(column.to_pylist()):
-        try:
-            if isinstance(token, bytes):
-                token.decode("utf-8")
-        except UnicodeDecodeError:
-            shown = token[:40].decode("utf-8", errors="replace")
-            raise DataFormatError(
-                path,
-                first_row + row + 1,
-                f"expected UTF-8 text, found `{shown}`",
-                column=name,
-            ) from None
 
 
 def _to_raw_batch(dense, data, offsets, label):
