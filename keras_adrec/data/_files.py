@@ -5,13 +5,17 @@ Paths go through `tf.io.gfile`, so local files and the file systems TF knows
 whatever their name.
 """
 
+import contextlib
+import functools
 import gzip
 import os
 import re
+import zlib
 
 import tensorflow as tf
 
 from keras_adrec.data.errors import DataFormatError
+from keras_adrec.data.errors import NoDataFilesError
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK_BYTES = 16 * 1024 * 1024
@@ -43,8 +47,10 @@ def resolve_files(paths):
         A list of file paths (str).
 
     Raises:
-        FileNotFoundError: for a missing path, a pattern without matches,
-            a directory without data files, or no paths at all.
+        FileNotFoundError: for a missing path or no paths at all.
+        NoDataFilesError: (a `DataFormatError` and a `FileNotFoundError`)
+            for a directory without data files or a pattern without
+            matches.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -65,8 +71,8 @@ def resolve_files(paths):
                 if not tf.io.gfile.isdir(os.path.join(path, n))
             ]
             if not found:
-                raise FileNotFoundError(
-                    f"Directory {path} contains no data files."
+                raise NoDataFilesError(
+                    path, None, "the directory contains no data files"
                 )
             files.extend(sorted(found, key=natural_key))
         elif tf.io.gfile.exists(path):
@@ -76,7 +82,7 @@ def resolve_files(paths):
                 p for p in tf.io.gfile.glob(path) if not tf.io.gfile.isdir(p)
             ]
             if not found:
-                raise FileNotFoundError(f"No data files match {path}.")
+                raise NoDataFilesError(path, None, "no data files match")
             files.extend(sorted(found, key=natural_key))
         else:
             raise FileNotFoundError(f"Data file {path} does not exist.")
@@ -101,13 +107,39 @@ def open_text_bytes(path):
     return raw
 
 
+@contextlib.contextmanager
+def compressed_stream_errors(path, line):
+    """Turn a broken gzip stream inside the block into `DataFormatError`.
+
+    Args:
+        path: the file being read.
+        line: function returning the 1-based line being read when the
+            stream broke.
+    """
+    try:
+        yield
+    except EOFError:
+        raise DataFormatError(
+            path,
+            line(),
+            "the compressed stream ends early: the gzip file is truncated",
+        ) from None
+    except (zlib.error, gzip.BadGzipFile) as error:
+        raise DataFormatError(
+            path, line(), f"the gzip stream is corrupt ({error})"
+        ) from None
+
+
 def read_first_lines(path, count):
     """Return up to `count` first lines of `path` (decompressed), as str.
 
     Line ends ("\\n" or "\\r\\n") are removed, as `TextLineDataset` does.
     """
     lines = []
-    with open_text_bytes(path) as f:
+    with (
+        compressed_stream_errors(path, lambda: len(lines) + 1),
+        open_text_bytes(path) as f,
+    ):
         for _ in range(count):
             line = f.readline()
             if not line:
@@ -122,7 +154,7 @@ def read_first_lines(path, count):
 
 def check_not_empty(path):
     """Raise `DataFormatError` if `path` holds no bytes (after gunzip)."""
-    with open_text_bytes(path) as f:
+    with compressed_stream_errors(path, lambda: 1), open_text_bytes(path) as f:
         if not f.read(1):
             raise DataFormatError(path, None, "the file is empty")
 
@@ -130,13 +162,34 @@ def check_not_empty(path):
 def count_lines(path):
     """Number of lines `tf.data.TextLineDataset` yields for `path`.
 
-    Streams the file in 16 MiB chunks: memory stays flat for any size.
+    Streams the file in 16 MiB chunks: memory stays flat for any size. A
+    gzip file is decompressed to its end, so a truncated or corrupt stream
+    raises `DataFormatError` here (`TextLineDataset` stops silently at a
+    truncated stream). The count is remembered for the file's path, size
+    and modification time: the training and validation splits of one file
+    read it once.
+
+    Raises:
+        DataFormatError: a gzip stream is truncated or corrupt.
     """
+    info = tf.io.gfile.stat(path)
+    return _count_lines(path, info.length, info.mtime_nsec)
+
+
+@functools.lru_cache(maxsize=1024)
+def _count_lines(path, size, mtime):
+    del size, mtime  # Only the cache key.
     lines = 0
     last = b""
-    with open_text_bytes(path) as f:
+    with (
+        compressed_stream_errors(path, lambda: lines + 1),
+        open_text_bytes(path) as f,
+    ):
+        # `read1` hands over what was decompressed before a broken end, so
+        # the error names the line where the stream breaks.
+        read = getattr(f, "read1", f.read)
         while True:
-            chunk = f.read(_CHUNK_BYTES)
+            chunk = read(_CHUNK_BYTES)
             if not chunk:
                 break
             lines += chunk.count(b"\n")

@@ -25,6 +25,7 @@ import tensorflow as tf
 from keras_adrec.data import splits as splits_lib
 from keras_adrec.data._files import compression_type
 from keras_adrec.data._files import count_lines
+from keras_adrec.data._files import is_gzip
 from keras_adrec.data._files import read_first_lines
 from keras_adrec.data._files import resolve_files
 from keras_adrec.data.errors import DataFormatError
@@ -125,17 +126,24 @@ def text_dataset(
     files = resolve_files(paths)
     for path in files:
         _check_file_start(line_format, path)
+        if is_gzip(path):
+            # TextLineDataset stops silently where a gzip stream breaks:
+            # decompress once here (remembered) to find a truncated file.
+            count_lines(path)
     stats = stats if stats is not None else ReadStats()
+    where = _describe_files(files)
 
     ranges = [(0, -1)] * len(files)
     if split is not None and split_mode == "time":
         rows = [count_lines(p) - line_format.header_lines for p in files]
         ranges = splits_lib.time_split_ranges(rows, val_fraction, split)
         if sum(count for _, count in ranges) == 0:
-            raise ValueError(
-                f"The {split!r} split is empty: {sum(rows)} rows with "
-                f"val_fraction={val_fraction}. Use more data or another "
-                "`val_fraction`."
+            raise DataFormatError(
+                where,
+                None,
+                f"the {split!r} split is empty: {sum(rows)} data rows with "
+                f"val_fraction={val_fraction}; use more data or another "
+                "val_fraction",
             )
     active = [i for i, (_, count) in enumerate(ranges) if count != 0]
 
@@ -174,6 +182,12 @@ def text_dataset(
         **(parallel if cycle > 1 else {}),
     )
 
+    with tf.init_scope():
+        # Rows yielded in the pass under way: a full pass without any is
+        # an error (every line skipped, or an empty random split).
+        rows_in_pass = tf.Variable(
+            0, dtype=tf.int64, trainable=False, name="rows_in_pass"
+        )
     check = _BatchCheck(
         line_format,
         file_paths,
@@ -183,18 +197,27 @@ def text_dataset(
         val_fraction,
         seed,
         stats,
+        rows_in_pass,
     )
     dataset = dataset.map(
         check, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
-    if on_bad_lines == "skip":
-        dataset = dataset.concatenate(_summary_tail(line_format, stats))
+    dataset = dataset.concatenate(
+        _pass_tail(line_format, stats, on_bad_lines, rows_in_pass, where, split)
+    )
     dataset = dataset.rebatch(batch_size, drop_remainder=drop_remainder)
     if repeat:
         dataset = dataset.repeat()
     dataset = dataset.prefetch(tf.data.AUTOTUNE)
     dataset.read_stats = stats
     return dataset
+
+
+def _describe_files(files):
+    """The files of a dataset, for messages: the first, and how many more."""
+    if len(files) == 1:
+        return files[0]
+    return f"{files[0]} (and {len(files) - 1} more files)"
 
 
 def _check_file_start(line_format, path):
@@ -230,6 +253,7 @@ class _BatchCheck:
         val_fraction,
         seed,
         stats,
+        rows_in_pass,
     ):
         self.format = line_format
         self.file_paths = file_paths
@@ -239,6 +263,7 @@ class _BatchCheck:
         self.seed = seed
         self.stats = stats
         self.counter = stats.variable if on_bad_lines == "skip" else None
+        self.rows_in_pass = rows_in_pass
 
     @tf.autograph.experimental.do_not_convert
     def __call__(self, file_number, row_index, lines):
@@ -258,9 +283,8 @@ class _BatchCheck:
         line_numbers = row_index + self.format.header_lines + 1
         file = tf.gather(self.file_paths, file_number)
 
-        def messages(limit, prefix):
-            """Descriptions of the first `limit` bad lines, one per line."""
-            rows = tf.where(bad)[:limit, 0]
+        def messages(rows, prefix):
+            """Descriptions of the lines `rows`, one per line."""
             columns, defects = describe_lines(
                 self.format, tf.gather(lines, rows)
             )
@@ -278,19 +302,25 @@ class _BatchCheck:
             check = tf.cond(
                 any_bad,
                 lambda: tf.debugging.Assert(
-                    False, [messages(1, "DataFormatError: ")]
+                    False, [messages(tf.where(bad)[:1, 0], "DataFormatError: ")]
                 ),
                 tf.no_op,
             )
         else:
-            num_bad = tf.reduce_sum(tf.cast(bad, tf.int64))
-            before = self.counter.assign_add(num_bad) - num_bad
+            # Count and describe each malformed line once, however many
+            # passes (the vocabulary pass, epochs) skip it again.
+            new_rows = self.stats.first_sightings(
+                file, tf.gather(line_numbers, tf.where(bad)[:, 0])
+            )
+            new_rows = tf.gather(tf.where(bad)[:, 0], new_rows)
+            num_new = tf.size(new_rows, out_type=tf.int64)
+            before = self.counter.assign_add(num_new) - num_new
             unreported = self.stats.max_reported - before
             check = tf.cond(
-                tf.logical_and(any_bad, unreported > 0),
+                tf.logical_and(num_new > 0, unreported > 0),
                 lambda: tf.print(
                     messages(
-                        unreported,
+                        new_rows[:unreported],
                         "keras_adrec.data: skipping a malformed line: ",
                     ),
                     output_stream=sys.stderr,
@@ -302,6 +332,10 @@ class _BatchCheck:
         with tf.control_dependencies([check]):
             if keep is not None:
                 lines = tf.boolean_mask(lines, keep)
+            counted = self.rows_in_pass.assign_add(
+                tf.size(lines, out_type=tf.int64)
+            )
+        with tf.control_dependencies([counted]):
             lines = tf.identity(lines)
         return self.format.parse(lines)
 
@@ -341,6 +375,11 @@ def describe_lines(line_format, lines):
     value = tf.strings.substr(
         tf.gather(padded, first, axis=1, batch_dims=1), 0, _VALUE_ECHO_BYTES
     )
+    # Bytes that are not UTF-8 (or a character cut by the echo limit) would
+    # make the error message itself undecodable: show them as U+FFFD.
+    value = tf.strings.unicode_transcode(
+        value, "UTF-8", "UTF-8", errors="replace"
+    )
     field_defect = tf.strings.join(
         [
             tf.gather([f.expectation for f in fields], first),
@@ -370,29 +409,51 @@ def describe_lines(line_format, lines):
     return columns, defects
 
 
-def _summary_tail(line_format, stats):
-    """A dataset of no elements that prints the skip count when reached.
+def _pass_tail(line_format, stats, on_bad_lines, rows_in_pass, where, split):
+    """A dataset of no elements that closes each full pass.
 
     Concatenated after the parsed batches, it runs once at the end of each
-    full pass, after every batch of the pass has been checked.
+    full pass, after every batch of the pass has been checked. It raises
+    the `DataFormatError` "FILES: no data rows ..." when the pass yielded
+    no row (every line skipped as malformed, or an empty random split),
+    and, with `on_bad_lines="skip"`, prints the skip count when it grew
+    since the last summary (so a second pass over the same lines is quiet).
     """
     schema = line_format.schema
     name = schema.name
+    in_split = f" in the {split!r} split" if split else ""
 
     @tf.autograph.experimental.do_not_convert
     def summarise(_):
-        total = stats.variable.read_value()
-        printed = tf.cond(
-            total > 0,
-            lambda: tf.print(
-                "keras_adrec.data: skipped",
-                total,
-                f"malformed {name} lines in total (on_bad_lines='skip').",
-                output_stream=sys.stderr,
-            ),
-            tf.no_op,
+        checks = []
+        rows = rows_in_pass.read_value()
+        if on_bad_lines == "skip":
+            total = stats.variable.read_value()
+            grew = total > stats.summarised.read_value()
+            printed = tf.cond(
+                grew,
+                lambda: tf.print(
+                    "keras_adrec.data: skipped",
+                    total,
+                    f"malformed {name} lines in total (on_bad_lines='skip').",
+                    output_stream=sys.stderr,
+                ),
+                tf.no_op,
+            )
+            with tf.control_dependencies([printed]):
+                checks.append(stats.summarised.assign(total))
+            skipped = tf.strings.join(
+                ["; ", tf.strings.as_string(total), " malformed lines skipped"]
+            )
+        else:
+            skipped = ""
+        message = tf.strings.join(
+            [f"DataFormatError: {where}: no data rows{in_split}", skipped]
         )
-        with tf.control_dependencies([printed]):
+        checks.append(tf.debugging.Assert(rows > 0, [message]))
+        with tf.control_dependencies(checks):
+            checks = [rows_in_pass.assign(0)]
+        with tf.control_dependencies(checks):
             empty = tf.zeros([0], tf.float32)
         features = {
             "dense": tf.reshape(empty, [0, schema.num_dense]),

@@ -23,8 +23,8 @@ import tensorflow as tf
 # in it (C escaping), so messages avoid quotes and use backticks instead.
 _MESSAGE_PREFIX = "DataFormatError: "
 _MESSAGE_PATTERN = re.compile(
-    r"DataFormatError: (?P<file>.+?), line (?P<line>\d+)"
-    r"(?:, column (?P<column>[^:,]+))?: (?P<defect>.*)"
+    r"DataFormatError: (?P<file>.+?)(?:, line (?P<line>\d+)"
+    r"(?:, column (?P<column>[^:,]+))?)?: (?P<defect>.*)"
 )
 _ASSERT_PATTERN = re.compile(r"assertion failed: \[(?P<body>.*)\]$", re.M)
 _C_ESCAPE = re.compile(r"\\([0-7]{3}|.)")
@@ -92,10 +92,19 @@ class DataFormatError(ValueError):
             return None
         return cls(
             file=match.group("file"),
-            line=int(match.group("line")),
+            line=int(match.group("line")) if match.group("line") else None,
             defect=match.group("defect"),
             column=match.group("column"),
         )
+
+
+class NoDataFilesError(DataFormatError, FileNotFoundError):
+    """A directory or pattern names no data file.
+
+    A `DataFormatError` (so the command line reports it as a data error,
+    exit status 1) and a `FileNotFoundError` (what `resolve_files` raised
+    before). `str(error)` is "PATH: DEFECT".
+    """
 
 
 @contextlib.contextmanager

@@ -32,6 +32,7 @@ import tensorflow as tf
 from keras_adrec.data._files import natural_key
 from keras_adrec.data._files import resolve_files
 from keras_adrec.data.errors import DataFormatError
+from keras_adrec.data.errors import NoDataFilesError
 from keras_adrec.data.schema import CRITEO_SCHEMA
 
 PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
@@ -138,9 +139,11 @@ def _parquet_files(paths):
                 if name.endswith(PARQUET_SUFFIXES) and not name.startswith(".")
             ]
             if not found:
-                raise FileNotFoundError(
-                    f"Directory {path} contains no Parquet files "
-                    f"({', '.join('*' + s for s in PARQUET_SUFFIXES)})."
+                raise NoDataFilesError(
+                    path,
+                    None,
+                    "the directory contains no Parquet files "
+                    f"({', '.join('*' + s for s in PARQUET_SUFFIXES)})",
                 )
             files.extend(sorted(found, key=natural_key))
         else:
@@ -211,6 +214,8 @@ def _check_file(path, schema):
                 f"expected {_EXPECTED[kind]}, found type `{data_type}`",
                 column=name,
             )
+    if parquet_file.metadata.num_rows == 0:
+        raise DataFormatError(path, None, "the file has no data rows")
     _check_label_statistics(path, parquet_file, schema.label_name)
 
 

@@ -12,11 +12,15 @@ class ReadStats:
 
     Every reader attaches one to the dataset it returns, as
     `dataset.read_stats` (it also accepts one through `stats=`, which
-    survives further `map`/`batch` calls on the dataset). The count is
-    cumulative over all passes (epochs) since the dataset was built and
-    is readable at any time, e.g. after iteration. While reading, the first
-    `max_reported` skipped lines are described on stderr, and a summary
-    line follows each full pass that skipped any line.
+    survives further `map`/`batch` calls on the dataset). It counts
+    distinct lines (file and line number): a line skipped again by a
+    later pass - another epoch, or the training pass after the pass that
+    fitted the vocabularies - is not counted again, so `skipped_lines` is
+    the number of malformed lines the data holds, however often it is
+    read. It is readable at any time, e.g. after iteration. While reading,
+    the first `max_reported` skipped lines are described on stderr, each
+    once, and a summary line follows each full pass that skipped a line
+    not seen before. Memory grows with the number of skipped lines.
 
     Args:
         max_reported: int. How many skipped lines are described one by one.
@@ -40,6 +44,8 @@ class ReadStats:
             )
         self.max_reported = max_reported
         self._skipped = None
+        self._summarised = None
+        self._seen = None
 
     @property
     def variable(self):
@@ -52,6 +58,43 @@ class ReadStats:
         return self._skipped
 
     @property
+    def summarised(self):
+        """int64 `tf.Variable`: the count the last summary line gave."""
+        if self._summarised is None:
+            with tf.init_scope():
+                self._summarised = tf.Variable(
+                    0, dtype=tf.int64, trainable=False, name="summarised"
+                )
+        return self._summarised
+
+    def _seen_table(self):
+        if self._seen is None:
+            with tf.init_scope():
+                self._seen = tf.lookup.experimental.MutableHashTable(
+                    tf.string, tf.int64, default_value=0
+                )
+        return self._seen
+
+    def first_sightings(self, file, line_numbers):
+        """Graph op: which skipped lines were not seen before; marks all.
+
+        Args:
+            file: scalar tf.string, the file holding the lines.
+            line_numbers: int64 [K], 1-based numbers of skipped lines.
+
+        Returns:
+            int64 [M]: the positions in `line_numbers` of the lines seen
+            for the first time.
+        """
+        table = self._seen_table()
+        keys = tf.strings.join([file, "\n", tf.strings.as_string(line_numbers)])
+        seen = table.lookup(keys)
+        with tf.control_dependencies([seen]):
+            marked = table.insert(keys, tf.ones_like(seen))
+        with tf.control_dependencies([marked]):
+            return tf.where(tf.equal(seen, 0))[:, 0]
+
+    @property
     def skipped_lines(self):
         """int. Malformed lines skipped so far."""
         if self._skipped is None:
@@ -59,9 +102,13 @@ class ReadStats:
         return int(self._skipped.numpy())
 
     def reset(self):
-        """Set the count back to zero."""
+        """Set the count back to zero and forget the lines seen."""
         if self._skipped is not None:
             self._skipped.assign(0)
+        if self._summarised is not None:
+            self._summarised.assign(0)
+        if self._seen is not None:
+            self._seen.remove(self._seen.export()[0])
 
     def log_summary(self, what="data"):
         """Log (logger "keras_adrec.data", WARNING) the count, if non-zero."""

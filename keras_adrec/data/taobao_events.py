@@ -17,11 +17,13 @@ five skipped lines with their defects.
 Nothing is coerced: `" 5"`, `"+5"`, `"0x10"` or `"5.0"` are defects.
 """
 
+import contextlib
 import dataclasses
 import gzip
 import io
 import logging
 import os
+import zlib
 
 import numpy as np
 import pyarrow as pa
@@ -30,6 +32,7 @@ import pyarrow.csv as pa_csv
 import tensorflow as tf
 
 from keras_adrec.data._files import check_not_empty
+from keras_adrec.data._files import count_lines
 from keras_adrec.data._files import open_text_bytes
 from keras_adrec.data.errors import DataFormatError
 
@@ -185,8 +188,9 @@ def read_taobao_events(path, on_bad_lines="error", block_size=64 << 20):
     num_skipped = 0
     examples = []
     first_line = 1
-    with _open_bytes(path) as f:
+    with _open_bytes(path) as f, _broken_stream_errors(path):
         for chunk in _line_chunks(f, block_size):
+            chunk = _replace_non_utf8(chunk)
             columns, defects = _parse_chunk(chunk, first_line)
             if defects:
                 if on_bad_lines == "error":
@@ -229,6 +233,32 @@ def read_taobao_events(path, on_bad_lines="error", block_size=64 << 20):
         num_skipped_lines=num_skipped,
         path=path,
     )
+
+
+@contextlib.contextmanager
+def _broken_stream_errors(path):
+    """Turn a truncated or corrupt gzip stream into `DataFormatError`.
+
+    The chunked reader loses the line where the stream broke; a line count
+    (which decompresses with small reads) names it.
+    """
+    try:
+        yield
+    except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+        count_lines(path)  # Raises, naming the line.
+        raise DataFormatError(
+            path, None, f"the gzip stream is corrupt ({error})"
+        ) from None
+
+
+def _replace_non_utf8(chunk):
+    """Bytes that are not UTF-8 become U+FFFD, which fails every field's
+    check, so the line is reported (or skipped) with its column."""
+    try:
+        chunk.decode("utf-8")
+    except UnicodeDecodeError:
+        return chunk.decode("utf-8", errors="replace").encode("utf-8")
+    return chunk
 
 
 def _open_bytes(path):

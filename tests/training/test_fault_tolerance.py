@@ -265,9 +265,44 @@ def test_nan_guard_counts_from_initial_step():
         NanGuard(initial_step=-1)
 
 
+# The optimizer update of this 0-based step makes the weights NaN.
+POISONED_UPDATE = 5
+
+
+class _NanFromStep(keras.optimizers.schedules.LearningRateSchedule):
+    """Learning rate `rate`, then NaN from optimizer iteration `step` on."""
+
+    def __init__(self, rate, step):
+        self.rate = rate
+        self.step = step
+
+    def __call__(self, step):
+        return keras.ops.where(
+            keras.ops.greater_equal(step, self.step),
+            float("nan"),
+            self.rate,
+        )
+
+    def get_config(self):
+        return {"rate": self.rate, "step": self.step}
+
+
 def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(
-    criteo_file, tmp_path, capsys
+    criteo_file, tmp_path, capsys, monkeypatch
 ):
+    # Inject the fault: the update of step POISONED_UPDATE (0-based) makes
+    # every weight NaN, as a diverging run does, so the next loss is NaN.
+    # No waiting for a large learning rate to overflow.
+    from keras_adrec.training import ranking_job
+
+    make_optimizer = ranking_job.make_optimizer
+
+    def poisoned(name, learning_rate):
+        return make_optimizer(
+            name, _NanFromStep(learning_rate, POISONED_UPDATE)
+        )
+
+    monkeypatch.setattr(ranking_job, "make_optimizer", poisoned)
     args = _train_args(
         criteo_file,
         tmp_path / "out",
@@ -278,8 +313,6 @@ def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(
         "32",
         "--checkpoint-every",
         "1",
-        "--set",
-        "learning_rate=1e6",
     )
     assert main(args) == 1
     message = capsys.readouterr().err.strip()
@@ -288,6 +321,9 @@ def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(
     assert not (tmp_path / "out" / "model.keras").exists()
 
     stopped = int(message.split(" at step ")[1].split(",")[0])
+    # Steps count from 1: update POISONED_UPDATE ends step
+    # POISONED_UPDATE + 1, and the loss of the step after it is NaN.
+    assert stopped == POISONED_UPDATE + 2
     prefix, state = _latest_state(tmp_path / "ckpt")
     # The checkpoint one step before the NaN held the weights that gave
     # it, so the last good one is older still.
@@ -298,7 +334,8 @@ def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(
 
     # Resuming with other settings is refused in one line, exit status 2;
     # a new learning rate is allowed (to recover), so only the seed counts.
-    assert main(args[:-1] + ["learning_rate=0.01", "--seed", "1"]) == 2
+    changed = args + ["--set", "learning_rate=0.01", "--seed", "1"]
+    assert main(changed) == 2
     refused = capsys.readouterr().err.strip()
     assert "other settings (seed differ)" in refused
     assert len(refused.splitlines()) == 1
