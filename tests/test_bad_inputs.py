@@ -14,11 +14,11 @@ import json
 import pytest
 
 from keras_adrec import cli
-from keras_adrec import paths
+from tests import samples
 
-CRITEO = paths.shared_data_file("criteo/train_head10k.txt")
-AVAZU = paths.shared_data_file("avazu/train_head9999.csv")
-TAOBAO = paths.shared_data_file("taobao/UserBehavior_head84k.csv")
+CRITEO = samples.shared_data_file("criteo/train_head10k.txt")
+AVAZU = samples.shared_data_file("avazu/train_head9999.csv")
+TAOBAO = samples.shared_data_file("taobao/UserBehavior_head84k.csv")
 
 
 def _lines(sample, count):

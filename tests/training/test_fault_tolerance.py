@@ -293,16 +293,16 @@ def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(
     # Inject the fault: the update of step POISONED_UPDATE (0-based) makes
     # every weight NaN, as a diverging run does, so the next loss is NaN.
     # No waiting for a large learning rate to overflow.
-    from keras_adrec.training import ranking_job
+    from keras_adrec.training import build
 
-    make_optimizer = ranking_job.make_optimizer
+    make_optimizer = build.make_optimizer
 
     def poisoned(name, learning_rate):
         return make_optimizer(
             name, _NanFromStep(learning_rate, POISONED_UPDATE)
         )
 
-    monkeypatch.setattr(ranking_job, "make_optimizer", poisoned)
+    monkeypatch.setattr(build, "make_optimizer", poisoned)
     args = _train_args(
         criteo_file,
         tmp_path / "out",
