@@ -283,3 +283,173 @@ def test_every_line_skipped_is_a_data_error(tmp_path, capfd):
     assert "Traceback" not in err
     assert f"adrec: data error: {data}: no data rows in the 'train'" in err
     assert "16 malformed lines skipped" in err
+
+
+# Bad arguments and output folders: (id, extra arguments, words). Each is
+# refused in one line with exit status 2 before any data is read, and
+# nothing is written.
+ARGUMENT_CASES = [
+    ("batch size 0", ["--batch-size", "0"], ["--batch-size", "positive"]),
+    ("negative batch size", ["--batch-size", "-5"], ["--batch-size"]),
+    ("negative seed", ["--seed", "-1"], ["--seed", "non-negative"]),
+    ("zero epochs", ["--epochs", "0"], ["--epochs", "positive"]),
+    ("val fraction 1", ["--val-fraction", "1"], ["--val-fraction"]),
+    (
+        "heads that do not divide the width",
+        ["--set", "num_heads=3"],
+        ["--set", "num_heads"],
+    ),
+    (
+        "a threshold above 1",
+        ["--set", "mask_thresholds=[2.0,0.1]"],
+        ["--set", "mask_thresholds"],
+    ),
+    ("unknown preset field", ["--set", "num_head=2"], ["Unknown preset field"]),
+    ("a --set without =", ["--set", "num_heads"], ["KEY=VALUE"]),
+    ("target AUC above 1", ["--target-auc", "1.5"], ["--target-auc"]),
+    ("unknown interaction", ["--interaction", "cross"], ["interaction"]),
+]
+
+
+@pytest.fixture
+def small_criteo(tmp_path):
+    data = tmp_path / "data" / "day.txt"
+    data.parent.mkdir()
+    data.write_bytes(b"".join(criteo(300)))
+    return data
+
+
+def _train(data, output, *extra):
+    return cli.main(
+        ["train", "--data", f"criteo:{data}", "--output", str(output)]
+        + ["--batch-size", "64", "--quiet", *extra]
+    )
+
+
+def _one_line(err):
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.startswith("adrec: ")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [case[1:] for case in ARGUMENT_CASES],
+    ids=[case[0] for case in ARGUMENT_CASES],
+)
+def test_bad_arguments_exit_2_before_any_work(
+    small_criteo, tmp_path, capsys, extra, words
+):
+    output = tmp_path / "run"
+    # --batch-size given last wins, so the probes can override it.
+    status = cli.main(
+        ["train", "--data", f"criteo:{small_criteo}", "--output", str(output)]
+        + ["--quiet", *extra]
+    )
+    message = _one_line(capsys.readouterr().err)
+    assert status == 2, message
+    assert message.startswith("adrec: error: ")
+    for word in words:
+        assert word in message, message
+    assert not output.exists()
+    assert not list(tmp_path.glob(".run*"))
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A finished run and a snapshot of its files."""
+    folder = tmp_path_factory.mktemp("finished")
+    data = folder / "day.txt"
+    data.write_bytes(b"".join(criteo(300)))
+    output = folder / "run"
+    assert _train(data, output) == 0
+    snapshot = {p.name: p.read_bytes() for p in output.iterdir() if p.is_file()}
+    return data, output, snapshot
+
+
+def _unchanged(output, snapshot):
+    now = {p.name: p.read_bytes() for p in output.iterdir() if p.is_file()}
+    return now == snapshot
+
+
+def test_a_finished_run_is_not_replaced_without_overwrite(finished_run, capsys):
+    data, output, snapshot = finished_run
+    assert _train(data, output) == 2
+    message = _one_line(capsys.readouterr().err)
+    assert "--overwrite" in message and str(output) in message
+    assert _unchanged(output, snapshot)
+
+
+def test_a_second_run_into_a_busy_output_is_refused(
+    small_criteo, tmp_path, capsys
+):
+    from keras_adrec.training.model_directory import staged_output
+
+    output = tmp_path / "run"
+    # The first run holds the output's lock (as a run in another process
+    # does); the second is refused at once and writes nothing.
+    with staged_output(output) as staging:
+        (staging / "model.keras").write_bytes(b"first run")
+        assert _train(small_criteo, output) == 2
+        message = _one_line(capsys.readouterr().err)
+        assert "is writing" in message and str(output) in message
+    assert (output / "model.keras").read_bytes() == b"first run"
+
+
+def test_an_output_inside_the_data_is_refused(small_criteo, capsys):
+    output = small_criteo.parent / "run"
+    assert _train(small_criteo.parent, output) == 2
+    assert "inside the input" in _one_line(capsys.readouterr().err)
+    assert not output.exists()
+
+
+def test_a_failed_run_leaves_nothing_behind(tmp_path, capsys):
+    data = tmp_path / "day.txt"
+    lines = criteo(300)
+    lines[250] = b"garbage\n"
+    data.write_bytes(b"".join(lines))
+    output = tmp_path / "run"
+    assert _train(data, output) == 1
+    assert "line 251" in _one_line(capsys.readouterr().err)
+    assert not output.exists()
+    assert not list(tmp_path.glob(".run*"))
+
+
+def test_a_truncated_model_file_is_named(finished_run, tmp_path, capsys):
+    data, output, _ = finished_run
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for path in output.iterdir():
+        if path.is_file():
+            (broken / path.name).write_bytes(path.read_bytes())
+    model = (output / "model.keras").read_bytes()
+    (broken / "model.keras").write_bytes(model[: len(model) // 2])
+    (broken / "preprocessing").symlink_to(output / "preprocessing")
+    status = cli.main(
+        ["evaluate", "--model", str(broken), "--data", f"criteo:{data}"]
+    )
+    message = _one_line(capsys.readouterr().err)
+    assert status == 1, message
+    assert f"{broken / 'model.keras'} cannot be read" in message
+
+
+def test_a_successful_run_prints_no_end_of_data_warning(tmp_path, capfd):
+    data = tmp_path / "day.txt"
+    data.write_bytes(b"".join(criteo(300)))
+    assert _train(data, tmp_path / "run", "--epochs", "2") == 0
+    assert "ran out of data" not in capfd.readouterr().err
+
+
+def test_constant_predictions_are_reported(
+    small_criteo, tmp_path, capsys, monkeypatch
+):
+    # A model that predicts one value everywhere (saturated or untrained)
+    # must not pass for a finished run: the job's summary says so.
+    def saturated(**kwargs):
+        return {"auc": 0.5, "logloss": 3.5, "constant_predictions": True}
+
+    monkeypatch.setattr(cli.train, "train_ranking", saturated)
+    assert _train(small_criteo, tmp_path / "run") == 0
+    err = capsys.readouterr().err
+    assert "adrec: warning: every validation prediction is the same" in err

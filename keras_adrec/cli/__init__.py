@@ -8,21 +8,20 @@ status 2; malformed data prints the reader's one-line error and exits with
 status 1. No tracebacks for either.
 """
 
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-from keras_adrec.cli import compare  # noqa: E402
-from keras_adrec.cli import evaluate  # noqa: E402
-from keras_adrec.cli import export  # noqa: E402
-from keras_adrec.cli import train  # noqa: E402
-from keras_adrec.cli import tune  # noqa: E402
-from keras_adrec.cli.arguments import ArgumentParser  # noqa: E402
-from keras_adrec.cli.arguments import UsageError  # noqa: E402
-from keras_adrec.cli.arguments import parse_set  # noqa: E402
-from keras_adrec.data import DataFormatError  # noqa: E402
-from keras_adrec.data import raise_data_format_errors  # noqa: E402
+from keras_adrec.cli import compare
+from keras_adrec.cli import evaluate
+from keras_adrec.cli import export
+from keras_adrec.cli import train
+from keras_adrec.cli import tune
+from keras_adrec.cli.arguments import ArgumentParser
+from keras_adrec.cli.arguments import UsageError
+from keras_adrec.cli.arguments import parse_set
+from keras_adrec.data import DataFormatError
+from keras_adrec.data import raise_data_format_errors
+from keras_adrec.training.model_directory import ModelDirectoryError
+from keras_adrec.training.model_directory import OutputInUseError
 
 # Sub-command name -> its module.
 COMMANDS = {
@@ -56,10 +55,13 @@ def main(argv=None):
         except DataFormatError as error:
             print(f"adrec: data error: {error}", file=sys.stderr)
             return 1
-        except FloatingPointError as error:
-            # A diverged run: one line, exit status 1, like a data error.
+        except (FloatingPointError, ModelDirectoryError) as error:
+            # A diverged run or an unreadable model file: one line, exit
+            # status 1, like a data error.
             print(f"adrec: error: {error}", file=sys.stderr)
             return 1
+        except OutputInUseError as error:
+            raise UsageError(str(error)) from None
     except UsageError as error:
         print(f"adrec: error: {error}", file=sys.stderr)
         return 2

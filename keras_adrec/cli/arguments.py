@@ -9,6 +9,10 @@ import json
 
 from keras_adrec import data as adrec_data
 from keras_adrec.models import get_preset
+from keras_adrec.training.build import build_ranking_model
+from keras_adrec.training.build import build_sequential_model
+from keras_adrec.training.model_directory import RunExistsError
+from keras_adrec.training.model_directory import check_output
 
 
 class UsageError(Exception):
@@ -98,3 +102,38 @@ def check_data(spec, task=None, flag="--data"):
         return adrec_data.parse_data_spec(spec, task=task)
     except (ValueError, FileNotFoundError) as error:
         raise UsageError(f"{flag}: {error}") from None
+
+
+def check_model_fields(fields, schema=None):
+    """Build a tiny model from `fields` so that bad preset values (heads
+    that do not divide the width, thresholds outside [0, 1), ...) fail in
+    one line before any data is read.
+
+    Args:
+        fields: preset fields.
+        schema: the ranking data's `DatasetSchema`, or None for a
+            sequential preset.
+    """
+    try:
+        if schema is None:
+            build_sequential_model(fields, [3, 3, 3], compile=True)
+        else:
+            build_ranking_model(
+                fields, [3] * schema.num_categorical, schema.num_dense
+            )
+    except (ValueError, TypeError, KeyError) as error:
+        message = str(error).strip().splitlines()
+        raise UsageError(
+            f"--set: the preset fields do not make a model: "
+            f"{message[0] if message else type(error).__name__}"
+        ) from None
+
+
+def check_output_dir(output, overwrite=False, inputs=()):
+    """`check_output` as a usage error (exit 2)."""
+    try:
+        check_output(output, overwrite=overwrite, inputs=inputs)
+    except RunExistsError as error:
+        raise UsageError(f"--output {error}") from None
+    except ValueError as error:
+        raise UsageError(f"--output: {error}") from None

@@ -1,7 +1,10 @@
 """`adrec compare`: every interaction on the same data, side by side."""
 
+from keras_adrec import data as adrec_data
 from keras_adrec.cli.arguments import UsageError
 from keras_adrec.cli.arguments import check_data
+from keras_adrec.cli.arguments import check_model_fields
+from keras_adrec.cli.arguments import check_output_dir
 from keras_adrec.cli.arguments import check_preset
 from keras_adrec.cli.arguments import fraction
 from keras_adrec.cli.arguments import parse_set
@@ -9,9 +12,11 @@ from keras_adrec.cli.arguments import positive_int
 from keras_adrec.jobs.compare import ABLATIONS
 from keras_adrec.jobs.compare import BASE_VARIANTS
 from keras_adrec.jobs.compare import DEFAULT_DAYS
+from keras_adrec.jobs.compare import DEFAULT_SHIFT_STRENGTH
 from keras_adrec.jobs.compare import DEFAULT_SYNTHETIC_ROWS
 from keras_adrec.jobs.compare import VARIANTS
 from keras_adrec.jobs.compare import compare
+from keras_adrec.jobs.compare import variant_fields
 
 
 def add_parser(subparsers):
@@ -28,8 +33,18 @@ def add_parser(subparsers):
         metavar="ROWS",
         help=f"synthetic rows in all (default {DEFAULT_SYNTHETIC_ROWS})",
     )
-    p.add_argument("--days", type=positive_int, default=DEFAULT_DAYS)
-    p.add_argument("--shift-strength", type=float, default=1.0)
+    p.add_argument(
+        "--days",
+        type=positive_int,
+        default=None,
+        help=f"synthetic days; the last validates (default {DEFAULT_DAYS})",
+    )
+    p.add_argument(
+        "--shift-strength",
+        type=float,
+        default=None,
+        help=f"synthetic day-to-day drift (default {DEFAULT_SHIFT_STRENGTH:g})",
+    )
     p.add_argument("--preset", default="rm1")
     p.add_argument("--interactions", default=",".join(BASE_VARIANTS))
     p.add_argument("--ablations", action="store_true")
@@ -40,6 +55,11 @@ def add_parser(subparsers):
     p.add_argument("--batch-size", type=positive_int, default=None)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--output", default="adrec-compare")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier comparison in --output (default: refuse)",
+    )
     p.add_argument("--quiet", action="store_true")
     return p
 
@@ -61,12 +81,25 @@ def check(args):
         raise UsageError(
             f"adrec compare runs the ranking presets rm1-rm3, not {args.preset}"
         )
+    inputs = []
+    schema = adrec_data.schema_for("criteo")
     if args.data:
-        check_data(args.data, task="ranking")
-    if args.days < 2:
+        kind, inputs = check_data(args.data, task="ranking")
+        schema = adrec_data.schema_for(kind)
+    for variant in variants:
+        check_model_fields(
+            variant_fields(variant, args.preset, overrides), schema
+        )
+    check_output_dir(args.output, overwrite=args.overwrite, inputs=inputs)
+    days = DEFAULT_DAYS if args.days is None else args.days
+    if days < 2:
         raise UsageError("--days must be at least 2 (train days + 1 val day)")
-    if args.synthetic is not None and args.synthetic < 10 * args.days:
+    if args.synthetic is not None and args.synthetic < 10 * days:
         raise UsageError("--synthetic needs at least 10 rows per day")
+    if args.shift_strength is not None and args.shift_strength < 0:
+        raise UsageError(
+            f"--shift-strength must be 0 or more, got {args.shift_strength}"
+        )
     if args.target_auc is not None and not 0.0 < args.target_auc <= 1.0:
         raise UsageError(
             f"--target-auc must lie in (0, 1], got {args.target_auc}"
@@ -90,6 +123,7 @@ def run(args):
         batch_size=args.batch_size,
         overrides=overrides,
         output=args.output,
+        overwrite=args.overwrite,
         verbose=not args.quiet,
     )
     print(f"Results: {result['paths']['markdown']}")

@@ -2,10 +2,13 @@
 model and write its model directory."""
 
 import json
+import sys
 
 from keras_adrec import data as adrec_data
 from keras_adrec.cli.arguments import UsageError
 from keras_adrec.cli.arguments import check_data
+from keras_adrec.cli.arguments import check_model_fields
+from keras_adrec.cli.arguments import check_output_dir
 from keras_adrec.cli.arguments import check_preset
 from keras_adrec.cli.arguments import fraction
 from keras_adrec.cli.arguments import non_negative_int
@@ -36,6 +39,11 @@ def add_parser(subparsers):
     p.add_argument("--epochs", type=positive_int, default=None)
     p.add_argument("--batch-size", type=positive_int, default=None)
     p.add_argument("--output", required=True)
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a finished run in --output (default: refuse)",
+    )
     p.add_argument("--val-data", default=None)
     p.add_argument("--val-fraction", type=fraction, default=0.2)
     p.add_argument("--split", choices=("time", "random"), default="time")
@@ -93,10 +101,10 @@ def add_parser(subparsers):
 
 def check(args):
     """Validate `args` before any work; return `(task, fields, overrides)`."""
-    kind, _ = check_data(args.data)
+    kind, inputs = check_data(args.data)
     task = adrec_data.data_kind(kind).task
     if args.val_data:
-        check_data(args.val_data, flag="--val-data")
+        inputs += check_data(args.val_data, flag="--val-data")[1]
     preset = args.preset or DEFAULT_PRESETS[task]
     overrides = parse_set(args.set)
     fields = check_preset(preset, overrides)
@@ -120,6 +128,11 @@ def check(args):
         raise UsageError(
             f"--target-auc must lie in (0, 1], got {args.target_auc}"
         )
+    if args.interaction is not None:
+        fields = dict(fields, interaction=args.interaction.lower())
+    schema = adrec_data.schema_for(kind) if task == "ranking" else None
+    check_model_fields(fields, schema)
+    check_output_dir(args.output, overwrite=args.overwrite, inputs=inputs)
     if task == "sequential":
         unsupported = {
             "--val-data": args.val_data,
@@ -152,8 +165,9 @@ def run(args):
             overrides=overrides,
             batch_size=args.batch_size,
             on_bad_lines=args.on_bad_lines,
+            overwrite=args.overwrite,
         )
-        print(json.dumps(summary))
+        _report(summary)
         return
     try:
         summary = train_ranking(
@@ -177,8 +191,23 @@ def run(args):
             checkpoint_every=args.checkpoint_every,
             mixed_precision=args.mixed_precision,
             scale_lr=args.scale_lr,
+            overwrite=args.overwrite,
         )
     except FileExistsError as error:
-        # --checkpoint-dir holds another run's checkpoints.
+        # --checkpoint-dir holds another run's checkpoints, or another run
+        # is writing --output.
         raise UsageError(str(error)) from None
+    _report(summary)
+
+
+def _report(summary):
+    """The metrics on stdout; a one-line warning for a model that did not
+    learn (its validation predictions are all one value)."""
     print(json.dumps(summary))
+    if summary.get("constant_predictions"):
+        print(
+            "adrec: warning: every validation prediction is the same value: "
+            "the model did not learn (saturated or untrained); check the "
+            "learning rate and the data",
+            file=sys.stderr,
+        )

@@ -97,6 +97,7 @@ def load_ranking_data(
     max_index_range=None,
     batch_size=_PARSE_BATCH,
     in_memory=False,
+    holdout_rows=0,
 ):
     """Read, split and preprocess ranking data; fit preprocessing once.
 
@@ -116,6 +117,9 @@ def load_ranking_data(
         min_frequency, max_index_range: the `FeaturePreprocessor`'s.
         batch_size: int. Rows per batch of the streamed training pipeline.
         in_memory: bool. Return numpy arrays instead of pipelines.
+        holdout_rows: int. With `synthetic`: rows of each training day's
+            distribution that no step trains on (rows past `rows_per_day`),
+            returned as `holdout`. Defaults to `0` (none).
 
     Returns:
         A `RankingData`.
@@ -138,10 +142,18 @@ def load_ranking_data(
             "Give exactly one of `data` (KIND:PATH) and `synthetic`."
         )
     parse_batch = _PARSE_BATCH if in_memory else int(batch_size)
+    holdout_raw = None
     if synthetic is not None:
         train_raw, val_raw, schema, source, paths = _synthetic_raw(
             synthetic, parse_batch
         )
+        if holdout_rows:
+            holdout_raw = _synthetic_holdout(
+                synthetic, int(holdout_rows), parse_batch
+            )
+            source["holdout"] = (
+                f"{int(holdout_rows):,} further rows of each training day"
+            )
     else:
         train_raw, val_raw, schema, source, paths = _file_raw(
             data,
@@ -161,8 +173,12 @@ def load_ranking_data(
         )
         train = preprocess(train_raw, preprocessor)
         val = preprocess(val_raw, preprocessor)
+        holdout = None
+        if holdout_raw is not None:
+            holdout = preprocess(holdout_raw, preprocessor)
         if in_memory:
             train, val = _to_arrays(train), _to_arrays(val)
+            holdout = None if holdout is None else _to_arrays(holdout)
         else:
             if _total_bytes(paths) < _CACHE_BYTES:
                 train, val = train.cache(), val.cache()
@@ -178,6 +194,7 @@ def load_ranking_data(
             "train": getattr(train_raw, "read_stats", None),
             "val": getattr(val_raw, "read_stats", None),
         },
+        holdout=holdout,
     )
 
 
@@ -240,6 +257,14 @@ def _synthetic_raw(generator, batch_size):
         "split": f"days 0-{days - 2} train, day {days - 1} validation",
     }
     return train_raw, val_raw, generator.schema, source, []
+
+
+def _synthetic_holdout(generator, rows, batch_size):
+    days = list(range(generator.num_days - 1))
+    start = generator.rows_per_day
+    return generator.dataset(
+        days=days, batch_size=batch_size, start=start, stop=start + rows
+    )
 
 
 def _to_arrays(dataset):

@@ -2,20 +2,34 @@
 
 Each interaction (and, with `--ablations`, each Ad-Rec ablation of the
 paper's appendix D) trains on the same rows, split and preprocessing, for
-several seeds. The run writes to the output directory:
+several seeds. The headline is the paper's convergence claim: how many
+steps (and training seconds) each interaction needs to reach a target
+validation AUC. The run writes to the output directory:
 
-- `results.md` and `results.json`: val AUC and logloss (mean ± std over
-  seeds), steps and training seconds to the target AUC, training samples/s;
-- `convergence.png`: val AUC against step, one line per interaction;
+- `results.md` and `results.json`: per interaction, steps and training
+  seconds to the target AUC, the final validation AUC on the shifted day
+  and on rows of the training days' distribution (and their gap), logloss,
+  training samples/s; mean ± sample std (ddof=1) over seeds;
+- `convergence.png`: validation AUC against steps and against training
+  seconds, one line per interaction, with the target;
+- `shift.png`: each interaction's AUC on the training days' distribution
+  and on the shifted validation day: which one loses least under shift;
 - `attention_maps.png`: Ad-Rec's per-head attention before and after the
   threshold mask for a few validation samples, labelled by feature (like
   the paper's Figures 14-16);
 - `curves/VARIANT_seedS.csv`: each run's convergence curve.
 
 Without `--data` it runs on the embedded synthetic covariate-shift data
-(`keras_adrec.data.SyntheticCriteo`): the first days train, the last day
-validates, so validation sees shifted data. Everything made from it says
-"synthetic".
+(`keras_adrec.data.SyntheticCriteo`, settings in `DEFAULT_SYNTHETIC`): the
+first days train, the last day validates, so validation sees shifted data,
+and rows held out from the training days measure the same-distribution
+AUC. Everything made from it says "synthetic".
+
+The target: `--target-auc`, or by default `0.5 + TARGET_FRACTION * (best
+- 0.5)` with `best` the highest mean final validation AUC of the compared
+interactions: 95% of the best lift over chance. Steps to target are read
+off each run's curve (evaluations every `eval_every` steps), so every run
+trains its whole budget and its curve can be plotted to the end.
 
 Preprocessing runs once; the preprocessed rows are kept in memory and every
 run reads them from there, so the comparison measures the models.
@@ -33,6 +47,40 @@ from keras_adrec.jobs import compare_report
 from keras_adrec.models.presets import get_preset
 from keras_adrec.training.build import build_ranking_model
 from keras_adrec.training.convergence_logger import ConvergenceLogger
+from keras_adrec.training.metrics import evaluate_model
+from keras_adrec.training.model_directory import staged_output
+
+# The default comparison (`adrec compare` with no data): the one place its
+# settings live. Chosen so that the whole run (5 interactions x 3 seeds)
+# takes about 3 minutes on a quiet 2-core machine and every curve has
+# flattened by its end:
+# - cardinalities scaled to 1/2000 of Criteo Kaggle's (largest column
+#   5,000 values; floor 200): the embedding tables, which dominate the
+#   parameters, are small enough to learn from 90,000 rows;
+# - 6 days of 18,000 rows: days 0-4 train (90,000 rows, one epoch), day 5
+#   validates; 1,800 more rows of each training day (10%) are held out to
+#   measure the AUC on the training distribution;
+# - shift strength 2: twice the generator's default drift, so that the
+#   gap between the training distribution and the shifted day is visible
+#   above seed noise;
+# - batch 256 with the preset's learning rate scaled by sqrt(2): 352
+#   steps, evaluated 16 times.
+DEFAULT_SYNTHETIC = {
+    "rows_per_day": 18_000,
+    "num_days": 6,
+    "scale": 1 / 2000,
+    "min_cardinality": 200,
+    "shift_strength": 2.0,
+}
+DEFAULT_SYNTHETIC_ROWS = (
+    DEFAULT_SYNTHETIC["rows_per_day"] * DEFAULT_SYNTHETIC["num_days"]
+)
+DEFAULT_DAYS = DEFAULT_SYNTHETIC["num_days"]
+DEFAULT_SHIFT_STRENGTH = DEFAULT_SYNTHETIC["shift_strength"]
+DEFAULT_HOLDOUT_FRACTION = 0.1
+DEFAULT_SYNTHETIC_BATCH_SIZE = 256
+DEFAULT_EVALUATIONS = 16
+TARGET_FRACTION = 0.95
 
 # name -> (interaction, preset overrides, what it is)
 VARIANTS = {
@@ -76,8 +124,6 @@ ABLATIONS = (
     "adrec-pos",
 )
 FIXED_THRESHOLD = 0.01
-DEFAULT_SYNTHETIC_ROWS = 140_000
-DEFAULT_DAYS = 7
 
 
 def variant_fields(variant, preset="rm1", overrides=None, batch_size=None):
@@ -111,24 +157,29 @@ def variant_fields(variant, preset="rm1", overrides=None, batch_size=None):
 def load_comparison_data(
     data=None,
     synthetic_rows=None,
-    days=DEFAULT_DAYS,
-    shift_strength=1.0,
+    days=None,
+    shift_strength=None,
     val_fraction=0.2,
     min_frequency=1,
     max_index_range=None,
     seed=0,
+    holdout_fraction=DEFAULT_HOLDOUT_FRACTION,
 ):
     """Read, split and preprocess once, into memory.
 
     Args:
         data: `"KIND:PATH"`, or None for the embedded synthetic data.
-        synthetic_rows: int, synthetic rows in all (default
-            `DEFAULT_SYNTHETIC_ROWS`).
-        days: int, synthetic days (the last one validates).
-        shift_strength: float, the synthetic day-to-day drift.
+        synthetic_rows: int, synthetic rows in all (training days plus the
+            validation day; default `DEFAULT_SYNTHETIC_ROWS`).
+        days: int, synthetic days (the last one validates; default
+            `DEFAULT_DAYS`).
+        shift_strength: float, the synthetic day-to-day drift (default
+            `DEFAULT_SHIFT_STRENGTH`).
         val_fraction: float, validation share of `data` (time order).
         min_frequency, max_index_range: the preprocessing's.
         seed: int, the generator's seed.
+        holdout_fraction: float, synthetic rows held out from each training
+            day, as a share of its rows (same-distribution validation).
 
     Returns:
         A `keras_adrec.data.RankingData` held in memory.
@@ -141,14 +192,21 @@ def load_comparison_data(
     }
     if data:
         return adrec_data.load_ranking_data(data, **common)
-    rows = synthetic_rows or DEFAULT_SYNTHETIC_ROWS
-    generator = adrec_data.SyntheticCriteo(
+    settings = dict(DEFAULT_SYNTHETIC)
+    days = int(days or settings["num_days"])
+    rows = int(synthetic_rows or DEFAULT_SYNTHETIC_ROWS)
+    settings.update(
         rows_per_day=max(1, rows // days),
         num_days=days,
         seed=seed,
-        shift_strength=shift_strength,
     )
-    return adrec_data.load_ranking_data(synthetic=generator, **common)
+    if shift_strength is not None:
+        settings["shift_strength"] = float(shift_strength)
+    generator = adrec_data.SyntheticCriteo(**settings)
+    holdout = int(settings["rows_per_day"] * holdout_fraction)
+    return adrec_data.load_ranking_data(
+        synthetic=generator, holdout_rows=holdout, **common
+    )
 
 
 def in_memory_datasets(loaded, batch_size, val_batch_size=4096):
@@ -181,7 +239,8 @@ def train_variant(
 
     Returns:
         `(model, summary)`: the `ConvergenceLogger` summary plus `curve`
-        (step and val AUC of every evaluation).
+        (step, val AUC and training seconds of every evaluation) and, when
+        `loaded` has held-out rows, `holdout_auc` and `holdout_logloss`.
     """
     keras.utils.set_random_seed(seed)
     train, val = in_memory_datasets(loaded, fields["batch_size"])
@@ -204,9 +263,38 @@ def train_variant(
     )
     summary = logger.summary()
     summary["curve"] = [
-        {"step": r["step"], "val_auc": r["val_auc"]} for r in logger.rows
+        {
+            "step": r["step"],
+            "val_auc": r["val_auc"],
+            "train_seconds": r["train_seconds"],
+        }
+        for r in logger.rows
     ]
+    if loaded.holdout is not None:
+        holdout = tf.data.Dataset.from_tensor_slices(loaded.holdout).batch(4096)
+        metrics = evaluate_model(model, holdout)
+        summary["holdout_auc"] = metrics["auc"]
+        summary["holdout_logloss"] = metrics["logloss"]
     return model, summary
+
+
+def steps_to_target(curve, target):
+    """`(step, train_seconds)` of the first evaluation at or above
+    `target`, or `(None, None)`."""
+    for point in curve:
+        if point["val_auc"] is not None and point["val_auc"] >= target:
+            return point["step"], point["train_seconds"]
+    return None, None
+
+
+def automatic_target(runs_by_variant, fraction=TARGET_FRACTION):
+    """`0.5 + fraction * (best - 0.5)`: `best` the highest mean final
+    validation AUC over the variants."""
+    best = max(
+        sum(r["auc"] for r in runs) / len(runs)
+        for runs in runs_by_variant.values()
+    )
+    return 0.5 + fraction * (best - 0.5)
 
 
 def _log(verbose, message):
@@ -214,11 +302,16 @@ def _log(verbose, message):
         print(message, flush=True)
 
 
+def _clock(seconds):
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
 def compare(
     data=None,
     synthetic_rows=None,
-    days=DEFAULT_DAYS,
-    shift_strength=1.0,
+    days=None,
+    shift_strength=None,
     preset="rm1",
     variants=BASE_VARIANTS,
     seeds=3,
@@ -228,131 +321,250 @@ def compare(
     batch_size=None,
     overrides=None,
     output="adrec-compare",
+    overwrite=False,
     verbose=True,
     attention_samples=8,
 ):
     """Train each variant for each seed on the same data and report.
 
+    Args:
+        data: `"KIND:PATH"`, or None for the embedded synthetic data.
+        synthetic_rows, days, shift_strength: the synthetic data (see
+            `load_comparison_data`).
+        preset: ranking preset name.
+        variants: keys of `VARIANTS`.
+        seeds: int, seeds 0..seeds-1 per variant.
+        target_auc: float or None (automatic; see the module docstring).
+        eval_every: int or None (`DEFAULT_EVALUATIONS` evaluations).
+        val_fraction: float, validation share of `data`.
+        batch_size: int or None (the preset's; synthetic default
+            `DEFAULT_SYNTHETIC_BATCH_SIZE` with the learning rate scaled
+            by the square root of the batch ratio).
+        overrides: dict of preset fields to replace.
+        output: the output directory (written beside it and renamed into
+            place when the comparison ends).
+        overwrite: bool. Replace an earlier comparison in `output`.
+        verbose: bool. One line per run with the time left.
+        attention_samples: int, validation rows of the attention maps.
+
     Returns:
         dict with `rows` (aggregated table rows), `runs` (per-run
-        summaries), `source` and `paths` of the written files.
+        summaries), `target_auc`, `source` and `paths` of the written
+        files.
     """
-    start = time.perf_counter()
     output = pathlib.Path(output)
-    (output / "curves").mkdir(parents=True, exist_ok=True)
-    overrides = dict(overrides or {})
-    base = get_preset(preset, **overrides)
+    with staged_output(output, overwrite=overwrite) as staging:
+        return _compare(
+            staging,
+            output,
+            data=data,
+            synthetic_rows=synthetic_rows,
+            days=days,
+            shift_strength=shift_strength,
+            preset=preset,
+            variants=list(variants),
+            seeds=int(seeds),
+            target_auc=target_auc,
+            eval_every=eval_every,
+            val_fraction=val_fraction,
+            batch_size=batch_size,
+            overrides=dict(overrides or {}),
+            verbose=verbose,
+            attention_samples=attention_samples,
+        )
+
+
+def _compare(staging, output, **kw):
+    start = time.perf_counter()
+    verbose = kw["verbose"]
+    (staging / "curves").mkdir(parents=True, exist_ok=True)
+    base = get_preset(kw["preset"], **kw["overrides"])
     _log(verbose, "Preparing data (read, split and preprocess once)...")
     loaded = load_comparison_data(
-        data=data,
-        synthetic_rows=synthetic_rows,
-        days=days,
-        shift_strength=shift_strength,
-        val_fraction=val_fraction,
+        data=kw["data"],
+        synthetic_rows=kw["synthetic_rows"],
+        days=kw["days"],
+        shift_strength=kw["shift_strength"],
+        val_fraction=kw["val_fraction"],
         min_frequency=base["min_frequency"],
         max_index_range=base["max_index_range"],
     )
     source = loaded.source
     train_rows = len(loaded.train[1])
     val_rows = len(loaded.val[1])
-    kind = "synthetic" if source["synthetic"] else source["kind"]
+    holdout_rows = 0 if loaded.holdout is None else len(loaded.holdout[1])
     _log(
         verbose,
-        f"Data ({kind}): {train_rows:,} training rows, {val_rows:,} "
-        f"validation rows; {source['split']}.",
+        f"Data ({source['kind']}): {train_rows:,} training rows, "
+        f"{val_rows:,} validation rows"
+        + (f", {holdout_rows:,} held-out rows" if holdout_rows else "")
+        + f"; {source['split']}. ({_clock(time.perf_counter() - start)})",
     )
-    batch = batch_size or base["batch_size"]
+    batch, learning_rate = _batch_and_rate(kw["batch_size"], base, source)
     steps_per_epoch = -(-train_rows // batch)
-    if eval_every is None:
-        eval_every = max(1, steps_per_epoch * base["epochs"] // 10)
-    runs_by_variant = {}
+    eval_every = kw["eval_every"] or max(
+        1, steps_per_epoch * base["epochs"] // DEFAULT_EVALUATIONS
+    )
+    runs_by_variant = {v: [] for v in kw["variants"]}
     models = {}
-    total = len(variants) * seeds
-    count = 0
-    for variant in variants:
-        fields = variant_fields(variant, preset, overrides, batch_size)
-        for seed in range(seeds):
-            count += 1
+    seconds_by_variant = {}
+    total = len(kw["variants"]) * kw["seeds"]
+    done = 0
+    train_start = time.perf_counter()
+    # Seeds outside, variants inside: after the first seed every variant's
+    # cost is known, so the time left is estimated well.
+    for seed in range(kw["seeds"]):
+        for variant in kw["variants"]:
+            fields = variant_fields(
+                variant, kw["preset"], kw["overrides"], batch
+            )
+            fields["learning_rate"] = learning_rate
             t0 = time.perf_counter()
             model, summary = train_variant(
                 loaded,
                 fields,
                 seed,
                 eval_every=eval_every,
-                target_auc=target_auc,
-                curve_path=str(output / "curves" / f"{variant}_seed{seed}.csv"),
+                curve_path=str(
+                    staging / "curves" / f"{variant}_seed{seed}.csv"
+                ),
             )
-            summary.update({"variant": variant, "seed": seed})
-            runs_by_variant.setdefault(variant, []).append(summary)
+            seconds = time.perf_counter() - t0
+            seconds_by_variant.setdefault(variant, []).append(seconds)
+            summary.update(
+                {"variant": variant, "seed": seed, "run_seconds": seconds}
+            )
+            runs_by_variant[variant].append(summary)
             if seed == 0:
                 models[variant] = model
+            done += 1
+            left = _time_left(seconds_by_variant, kw["variants"], kw["seeds"])
+            holdout = (
+                f" (training distribution {summary['holdout_auc']:.4f})"
+                if "holdout_auc" in summary
+                else ""
+            )
             _log(
                 verbose,
-                f"[{count}/{total}] {variant} seed {seed}: "
-                f"val AUC {summary['auc']:.4f}, logloss "
-                f"{summary['logloss']:.4f}, "
-                f"{summary['samples_per_sec'] or 0:,.0f} samples/s "
-                f"({time.perf_counter() - t0:.0f} s)",
+                f"[{done}/{total}] {variant} seed {seed}: val AUC "
+                f"{summary['auc']:.4f}{holdout}, {seconds:.0f} s; elapsed "
+                f"{_clock(time.perf_counter() - start)}, about "
+                f"{_clock(left)} left",
+            )
+    train_seconds = time.perf_counter() - train_start
+    automatic = kw["target_auc"] is None
+    target = (
+        automatic_target(runs_by_variant)
+        if automatic
+        else float(kw["target_auc"])
+    )
+    for runs in runs_by_variant.values():
+        for run in runs:
+            run["steps_to_target"], run["seconds_to_target"] = steps_to_target(
+                run["curve"], target
             )
     rows = [
         compare_report.aggregate(v, VARIANTS[v][2], runs)
         for v, runs in runs_by_variant.items()
     ]
-    suffix = " — SYNTHETIC data" if source["synthetic"] else ""
-    paths = {
-        "markdown": str(output / "results.md"),
-        "json": str(output / "results.json"),
-        "convergence": str(output / "convergence.png"),
+    headline = compare_report.headline(rows, target, automatic)
+    synthetic = source["synthetic"]
+    suffix = " — SYNTHETIC data" if synthetic else ""
+    names = {
+        "markdown": "results.md",
+        "json": "results.json",
+        "convergence": "convergence.png",
     }
     compare_report.plot_convergence(
         runs_by_variant,
-        paths["convergence"],
-        f"Validation AUC per step, {preset.upper()}{suffix}",
+        staging / names["convergence"],
+        f"Validation AUC, {kw['preset'].upper()}{suffix}",
+        target=target,
     )
+    if holdout_rows:
+        names["shift"] = "shift.png"
+        compare_report.plot_shift(
+            rows,
+            staging / names["shift"],
+            f"Training distribution against the shifted day{suffix}",
+        )
     attention = None
     adrec_variant = next(
-        (v for v in variants if VARIANTS[v][0] == "adrec"), None
+        (v for v in kw["variants"] if VARIANTS[v][0] == "adrec"), None
     )
     if adrec_variant is not None:
-        paths["attention"] = str(output / "attention_maps.png")
-        val_features = {
-            k: v[:attention_samples] for k, v in loaded.val[0].items()
-        }
+        names["attention"] = "attention_maps.png"
+        count = kw["attention_samples"]
+        val_features = {k: v[:count] for k, v in loaded.val[0].items()}
         attention = compare_report.plot_attention_maps(
             models[adrec_variant],
             val_features,
             loaded.feature_names,
-            paths["attention"],
-            f"{adrec_variant} attention, mean of {attention_samples} "
-            f"validation samples{suffix}",
+            staging / names["attention"],
+            f"{adrec_variant} attention, mean of {count} validation "
+            f"samples{suffix}",
         )
     elapsed = time.perf_counter() - start
+    table = compare_report.markdown_table(rows, source, holdout_rows > 0)
     header = [
-        f"# adrec compare: {preset.upper()}{suffix}",
+        f"# adrec compare: {kw['preset'].upper()}{suffix}",
         "",
-        f"{train_rows:,} training rows, {val_rows:,} validation rows; "
-        f"{seeds} seed(s); batch {batch}; evaluation every {eval_every} "
-        f"steps; target AUC {target_auc}; total {elapsed:.0f} s.",
+        f"{train_rows:,} training rows, {val_rows:,} validation rows"
+        + (f", {holdout_rows:,} held-out rows" if holdout_rows else "")
+        + f"; {kw['seeds']} seed(s); batch {batch}, learning rate "
+        f"{learning_rate:.4g}; evaluation every {eval_every} steps. Wall "
+        f"time {elapsed:.0f} s in all ({train_seconds:.0f} s of runs).",
+        "",
+        headline,
         "",
     ]
-    table = compare_report.markdown_table(rows, target_auc, source)
-    pathlib.Path(paths["markdown"]).write_text("\n".join(header) + table + "\n")
+    (staging / names["markdown"]).write_text("\n".join(header + [table]) + "\n")
+    paths = {key: str(output / name) for key, name in names.items()}
     result = {
-        "synthetic": source["synthetic"],
+        "synthetic": synthetic,
         "source": source,
         "preset": base,
-        "target_auc": target_auc,
+        "batch_size": batch,
+        "learning_rate": learning_rate,
+        "target_auc": target,
+        "target_automatic": automatic,
+        "headline": headline,
         "eval_every": eval_every,
         "train_rows": train_rows,
         "val_rows": val_rows,
+        "holdout_rows": holdout_rows,
         "rows": rows,
         "runs": [r for runs in runs_by_variant.values() for r in runs],
         "attention": attention,
         "seconds": elapsed,
         "paths": paths,
     }
-    pathlib.Path(paths["json"]).write_text(
+    (staging / names["json"]).write_text(
         json.dumps(result, indent=2, default=str)
     )
-    _log(verbose, "\n" + table)
+    _log(verbose, "\n" + "\n".join(header[2:] + [table]))
     return result
+
+
+def _batch_and_rate(batch_size, base, source):
+    """The batch size and learning rate of every run."""
+    if batch_size:
+        return int(batch_size), base["learning_rate"]
+    if source["synthetic"]:
+        batch = DEFAULT_SYNTHETIC_BATCH_SIZE
+        ratio = batch / base["batch_size"]
+        return batch, base["learning_rate"] * ratio**0.5
+    return base["batch_size"], base["learning_rate"]
+
+
+def _time_left(seconds_by_variant, variants, seeds):
+    """Seconds left: each variant's mean run time (the mean over all runs
+    for variants not run yet) times its runs left."""
+    measured = [s for runs in seconds_by_variant.values() for s in runs]
+    fallback = sum(measured) / len(measured)
+    left = 0.0
+    for variant in variants:
+        runs = seconds_by_variant.get(variant, [])
+        mean = sum(runs) / len(runs) if runs else fallback
+        left += mean * (seeds - len(runs))
+    return left

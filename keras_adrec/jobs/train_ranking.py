@@ -39,6 +39,7 @@ from keras_adrec.training.build import MIXED_PRECISION_POLICIES
 from keras_adrec.training.build import build_ranking_model
 from keras_adrec.training.build import dtype_policy
 from keras_adrec.training.build import resolve_fields
+from keras_adrec.training.build import streamed_epochs
 from keras_adrec.training.custom_loop import train_custom_loop
 from keras_adrec.training.model_directory import ModelDirectory
 from keras_adrec.training.model_directory import staged_output
@@ -219,13 +220,14 @@ def train_ranking(
                         verbose=verbose and chief,
                     )
                 else:
-                    model.fit(
-                        train_ds,
-                        epochs=1,
-                        callbacks=callbacks,
-                        verbose=1 if verbose else 0,
-                        shuffle=False,
-                    )
+                    with streamed_epochs():
+                        model.fit(
+                            train_ds,
+                            epochs=1,
+                            callbacks=callbacks,
+                            verbose=1 if verbose else 0,
+                            shuffle=False,
+                        )
         wall = time.perf_counter() - start
         if guard.stopped_step is not None:
             raise FloatingPointError(

@@ -20,6 +20,7 @@ import keras
 from keras_adrec import data as adrec_data
 from keras_adrec.training.build import build_sequential_model
 from keras_adrec.training.build import resolve_fields
+from keras_adrec.training.build import streamed_epochs
 from keras_adrec.training.convergence_logger import ConvergenceLogger
 from keras_adrec.training.model_directory import ModelDirectory
 from keras_adrec.training.model_directory import staged_output
@@ -121,13 +122,14 @@ def train_sequential(
         }
         run.write_config(config)
         start = time.perf_counter()
-        model.fit(
-            train,
-            epochs=fields["epochs"],
-            callbacks=[logger],
-            verbose=1 if verbose else 0,
-            shuffle=False,
-        )
+        with streamed_epochs():
+            model.fit(
+                train,
+                epochs=fields["epochs"],
+                callbacks=[logger],
+                verbose=1 if verbose else 0,
+                shuffle=False,
+            )
         run.save_model(model)
         summary = logger.summary()
         summary.update(

@@ -8,6 +8,7 @@ from keras_adrec.training.build import compile_model
 from keras_adrec.training.build import dtype_policy
 from keras_adrec.training.build import make_optimizer
 from keras_adrec.training.build import resolve_fields
+from keras_adrec.training.build import streamed_epochs
 from keras_adrec.training.convergence_logger import ConvergenceLogger
 from keras_adrec.training.custom_loop import train_custom_loop
 from keras_adrec.training.distribution import make_strategy
@@ -32,6 +33,7 @@ __all__ = [
     "dtype_policy",
     "make_optimizer",
     "resolve_fields",
+    "streamed_epochs",
     "ConvergenceLogger",
     "NanGuard",
     "ResumableConvergenceLogger",

@@ -5,6 +5,7 @@ the optimizer, loss and metrics are the same everywhere.
 """
 
 import contextlib
+import warnings
 
 import keras
 
@@ -159,3 +160,19 @@ def dtype_policy(name):
         yield
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+@contextlib.contextmanager
+def streamed_epochs():
+    """`model.fit` over a stream whose end is the end of training.
+
+    Keras warns "Your input ran out of data" whenever a dataset of unknown
+    length (a filtered text stream, a split decided row by row) ends,
+    although that end is the planned end of the epoch. Inside this block
+    that one warning is not shown; every other warning is.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="Your input ran out of data", category=UserWarning
+        )
+        yield

@@ -122,6 +122,7 @@ class ConvergenceLogger(keras.callbacks.Callback):
             "val_auc": metrics["auc"],
             "val_logloss": metrics["logloss"],
             "val_accuracy": metrics["accuracy"],
+            "val_constant_predictions": metrics["constant_predictions"],
             "train_seconds": self._train_seconds,
             "wall_seconds": time.perf_counter() - self._start,
         }
@@ -159,6 +160,7 @@ class ConvergenceLogger(keras.callbacks.Callback):
             "auc": final.get("val_auc"),
             "logloss": final.get("val_logloss"),
             "accuracy": final.get("val_accuracy"),
+            "constant_predictions": final.get("val_constant_predictions"),
             "steps": self.steps,
             "target_auc": self.target_auc,
             "steps_to_target": self.steps_to_target,

@@ -53,15 +53,29 @@ def log_loss(labels, probabilities, epsilon=1e-7):
     return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))
 
 
+# Predictions whose spread is below this are one constant value: a
+# saturated or untrained model (float32 resolution near 0.5 is 6e-8).
+CONSTANT_SPREAD = 1e-6
+
+
 def binary_metrics(labels, probabilities):
-    """AUC, logloss and accuracy (threshold 0.5) as a dict of floats."""
+    """AUC, logloss and accuracy (threshold 0.5) as a dict of floats.
+
+    Also `prediction_spread` (max - min probability) and
+    `constant_predictions`: True when every prediction is the same value
+    (spread below `CONSTANT_SPREAD`), which a saturated or untrained model
+    gives and which an AUC of 0.5 alone does not reveal.
+    """
     labels = np.asarray(labels).reshape(-1)
     probabilities = np.asarray(probabilities).reshape(-1)
+    spread = float(np.ptp(probabilities)) if probabilities.size else 0.0
     return {
         "auc": roc_auc(labels, probabilities),
         "logloss": log_loss(labels, probabilities),
         "accuracy": float(np.mean((probabilities > 0.5) == (labels > 0.5))),
         "examples": int(labels.size),
+        "prediction_spread": spread,
+        "constant_predictions": bool(spread < CONSTANT_SPREAD),
     }
 
 

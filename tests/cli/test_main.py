@@ -63,6 +63,7 @@ def test_train_writes_the_model_directory(trained):
     for key in ("auc", "logloss", "accuracy", "steps", "steps_to_target"):
         assert key in metrics
     assert metrics["samples_per_sec"] > 0
+    assert metrics["constant_predictions"] is False
     assert metrics["auc"] > 0.55
     curve = (out / "curve.csv").read_text().splitlines()
     assert curve[0].startswith("step,train_loss,val_auc")

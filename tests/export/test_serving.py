@@ -27,7 +27,7 @@ from keras_adrec.export import EXAMPLES_SIGNATURE
 from keras_adrec.export import SERVING_SIGNATURE
 from keras_adrec.export import export_for_serving
 from keras_adrec.export import next_version
-from keras_adrec.jobs import train_ranking
+from keras_adrec.jobs.train_ranking import train_ranking
 from keras_adrec.models import RankingModel
 from keras_adrec.training import ModelDirectory
 from tests import samples

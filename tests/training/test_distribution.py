@@ -43,7 +43,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration()] * 2
 )
-from keras_adrec.jobs import train_ranking
+from keras_adrec.jobs.train_ranking import train_ranking
 
 results = {}
 for strategy in ("default", "mirrored"):

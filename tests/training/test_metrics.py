@@ -45,3 +45,11 @@ def test_logloss_and_accuracy():
     metrics = binary_metrics(labels, probs)
     assert metrics["accuracy"] == 0.5
     assert metrics["examples"] == 4
+    assert metrics["prediction_spread"] == pytest.approx(0.7)
+    assert metrics["constant_predictions"] is False
+
+
+def test_constant_predictions_are_flagged():
+    metrics = binary_metrics([1, 0, 1, 0], np.full(4, 0.25, "float32"))
+    assert metrics["auc"] == 0.5
+    assert metrics["constant_predictions"] is True

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from keras_adrec import data as adrec_data
-from keras_adrec.jobs import train_ranking
+from keras_adrec.jobs.train_ranking import train_ranking
 from keras_adrec.models import RankingModel
 from keras_adrec.training import ModelDirectory
 
