@@ -418,7 +418,8 @@ def dataset_markdown(result, seeds):
     if result["name"] == "criteo":
         lines += [
             "Reference on the same split and settings (the project's "
-            "reference measurements; val AUC mean ± std over 3 seeds):",
+            "reference measurements; val AUC mean ± std over 3 seeds, "
+            "the std's ddof not recorded there):",
             "",
         ]
         lines += _report.markdown_table(
