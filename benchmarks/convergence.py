@@ -26,10 +26,10 @@ epoch fits a short run on 2 cores; the RM1 preset's SGD learning rate 0.1
 (`--learning-rate` overrides). Linear scaling (0.8) made Ad-Rec diverge in
 a probe (NaN loss).
 
-Usage:
-    python benchmarks/convergence.py
-    python benchmarks/convergence.py --target-auc 0.70 --seeds 3
-    python benchmarks/convergence.py --smoke --output-dir /tmp/bench
+Usage (from the repository root):
+    python -m benchmarks.convergence
+    python -m benchmarks.convergence --target-auc 0.70 --seeds 3
+    python -m benchmarks.convergence --smoke --output-dir /tmp/bench
 
 Writes `convergence.md`, `convergence.json` and `convergence.png` to
 `--output-dir` (default `benchmarks/results`) with the command, machine,
@@ -38,6 +38,7 @@ versions and date.
 
 import argparse
 import csv
+import dataclasses
 import math
 import os
 import sys
@@ -47,15 +48,14 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import _report  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_adrec.training.compare_job import BASE_VARIANTS  # noqa: E402
-from keras_adrec.training.compare_job import VARIANTS  # noqa: E402
-from keras_adrec.training.compare_job import _variant_fields  # noqa: E402
-from keras_adrec.training.compare_job import load_comparison_data  # noqa: E402
+from benchmarks import report as _report  # noqa: E402
+from keras_adrec.jobs.compare import BASE_VARIANTS  # noqa: E402
+from keras_adrec.jobs.compare import VARIANTS  # noqa: E402
+from keras_adrec.jobs.compare import load_comparison_data  # noqa: E402
+from keras_adrec.jobs.compare import variant_fields  # noqa: E402
+from keras_adrec.utils import mean_std  # noqa: E402
 
 REPORT_NAME = "convergence"
 PRESET = "rm1"
@@ -165,14 +165,12 @@ def parse_args(argv):
 def _datasets(loaded, batch_size, skip_batches=0, take_batches=None):
     import tensorflow as tf
 
-    train = tf.data.Dataset.from_tensor_slices(loaded["train"]).batch(
-        batch_size
-    )
+    train = tf.data.Dataset.from_tensor_slices(loaded.train).batch(batch_size)
     if skip_batches:
         train = train.skip(skip_batches)
     if take_batches is not None:
         train = train.take(take_batches)
-    val = tf.data.Dataset.from_tensor_slices(loaded["val"]).batch(4096)
+    val = tf.data.Dataset.from_tensor_slices(loaded.val).batch(4096)
     return (
         train.prefetch(tf.data.AUTOTUNE),
         val.cache().prefetch(tf.data.AUTOTUNE),
@@ -199,31 +197,22 @@ class Run:
     def __init__(self, loaded, variant, seed, args, workdir):
         import keras
 
-        from keras_adrec.models import RankingModel
-        from keras_adrec.training.ranking_job import make_optimizer
+        from keras_adrec.training import build_ranking_model
 
         self.loaded = loaded
         self.variant = variant
         self.seed = seed
         self.args = args
         self.workdir = workdir
-        self.fields = _variant_fields(
+        self.fields = variant_fields(
             variant,
             PRESET,
-            {"learning_rate": args.learning_rate},
-            args.batch_size,
+            overrides={"learning_rate": args.learning_rate},
+            batch_size=args.batch_size,
         )
         keras.utils.set_random_seed(seed)
-        self.model = RankingModel.from_preset(
-            self.fields,
-            vocabulary_sizes=loaded["vocabulary_sizes"],
-            num_dense=loaded["num_dense"],
-        )
-        self.model.compile(
-            optimizer=make_optimizer(
-                self.fields["optimizer"], self.fields["learning_rate"]
-            ),
-            loss="binary_crossentropy",
+        self.model = build_ranking_model(
+            self.fields, loaded.vocabulary_sizes, loaded.num_dense
         )
         self.curve = []
         self.steps = 0
@@ -236,7 +225,7 @@ class Run:
 
     def train(self, max_steps, target_auc=None):
         """Train from the current step up to `max_steps` (or the target)."""
-        from keras_adrec.training.convergence_logger import ConvergenceLogger
+        from keras_adrec.training import ConvergenceLogger
 
         if self.steps >= max_steps:
             return
@@ -308,8 +297,8 @@ class Run:
 
 
 def _mean(values):
-    values = [v for v in values if v is not None]
-    return float(np.mean(values)) if values else None
+    """The mean of the non-None values (None if there are none)."""
+    return mean_std(values)[0]
 
 
 def aggregate(runs, interactions):
@@ -464,7 +453,7 @@ def markdown(report):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    command = _report.command_line("convergence.py", argv)
+    command = _report.command_line(REPORT_NAME, argv)
     load_at_start = _report.load_average()
     start = time.perf_counter()
     _report.log(f"{command}\nload average at start: {load_at_start}")
@@ -475,13 +464,16 @@ def main(argv=None):
         days=args.days,
         shift_strength=args.shift_strength,
     )
-    features, labels = loaded["val"]
-    loaded["val"] = (
-        {k: v[: args.val_rows] for k, v in features.items()},
-        labels[: args.val_rows],
+    features, labels = loaded.val
+    loaded = dataclasses.replace(
+        loaded,
+        val=(
+            {k: v[: args.val_rows] for k, v in features.items()},
+            labels[: args.val_rows],
+        ),
     )
     prepare_seconds = time.perf_counter() - t0
-    train_rows = len(loaded["train"][1])
+    train_rows = len(loaded.train[1])
     epoch_steps = -(-train_rows // args.batch_size)
     max_steps = min(args.max_steps or epoch_steps, epoch_steps)
     if args.pilot_steps is None:
@@ -491,7 +483,7 @@ def main(argv=None):
         pilot_steps = min(args.pilot_steps, max_steps)
     _report.log(
         f"SYNTHETIC data: {train_rows:,} training rows, "
-        f"{len(loaded['val'][1]):,} validation rows, {epoch_steps:,} steps "
+        f"{len(loaded.val[1]):,} validation rows, {epoch_steps:,} steps "
         f"per epoch ({prepare_seconds:.0f} s to prepare)"
     )
 
@@ -580,10 +572,10 @@ def main(argv=None):
         },
         "data": {
             "synthetic": True,
-            "source": loaded["source"],
+            "source": loaded.source,
             "train_rows": train_rows,
-            "val_rows": int(len(loaded["val"][1])),
-            "vocabulary_sizes": loaded["vocabulary_sizes"],
+            "val_rows": int(len(loaded.val[1])),
+            "vocabulary_sizes": loaded.vocabulary_sizes,
             "prepare_seconds": prepare_seconds,
             "max_steps": max_steps,
         },
@@ -591,7 +583,7 @@ def main(argv=None):
         "pilot": pilot,
         "rows": aggregate(runs, args.interactions),
         "runs": runs,
-        "plot": plot_path,
+        "plot": os.path.basename(plot_path),  # beside this report
     }
     _report.write_report(args.output_dir, REPORT_NAME, report, markdown(report))
     return 0

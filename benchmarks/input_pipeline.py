@@ -14,14 +14,16 @@ Measures rows per second of:
 
 Data: a synthetic Criteo-format file of `--rows` rows (`SyntheticCriteo`,
 written to a temporary directory), and the real Criteo sample
-`criteo/train_head10k.txt` when the shared data directory has it (read in
-place; its Parquet copy lives in the temporary directory only). The real
+`criteo/train_head10k.txt` when the shared data directory has it
+(`benchmarks.report.shared_data_file`: `ADREC_DATA_DIR`, else
+`../shared/data` beside the checkout; read in place, its Parquet copy lives
+in the temporary directory only). The real
 sample has 10,000 rows, so its tf.data pipelines repeat it to
 `--real-passes` passes.
 
-Usage:
-    python benchmarks/input_pipeline.py
-    python benchmarks/input_pipeline.py --rows 2000 --batch-sizes 128 \\
+Usage (from the repository root):
+    python -m benchmarks.input_pipeline
+    python -m benchmarks.input_pipeline --rows 2000 --batch-sizes 128 \\
         --real-passes 1 --output-dir /tmp/results
 
 Writes `input_pipeline.md` and `input_pipeline.json` into `--output-dir`
@@ -29,11 +31,8 @@ Writes `input_pipeline.md` and `input_pipeline.json` into `--output-dir`
 """
 
 import argparse
-import datetime
-import json
 import math
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -41,26 +40,19 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.csv as pa_csv  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
-import keras_adrec  # noqa: E402
+from benchmarks import report as _report  # noqa: E402
 from keras_adrec.data import CRITEO_SCHEMA  # noqa: E402
 from keras_adrec.data import FeaturePreprocessor  # noqa: E402
+from keras_adrec.data import SyntheticCriteo  # noqa: E402
 from keras_adrec.data import criteo_dataset  # noqa: E402
+from keras_adrec.data import parquet_dataset  # noqa: E402
 from keras_adrec.data import preprocess  # noqa: E402
-from keras_adrec.data.parquet import parquet_dataset  # noqa: E402
-from keras_adrec.data.synthetic import SyntheticCriteo  # noqa: E402
-from keras_adrec.paths import shared_data_file  # noqa: E402
 
+REPORT_NAME = "input_pipeline"
 REAL_SAMPLE = "criteo/train_head10k.txt"
 COLUMN_NAMES = (
     [CRITEO_SCHEMA.label_name]
@@ -91,7 +83,7 @@ def parse_args(argv):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--output-dir",
-        default=os.path.join(_REPO, "benchmarks", "results"),
+        default=_report.RESULTS_DIR,
         help="where input_pipeline.md and input_pipeline.json go",
     )
     args = parser.parse_args(argv)
@@ -238,68 +230,8 @@ def measure_source(results, name, tsv, parquet, rows, passes, args):
         )
 
 
-def machine():
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        "nproc": os.cpu_count(),
-        "cpu_model": model,
-        "platform": platform.platform(),
-        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
-    }
-
-
-def versions():
-    return {
-        "python": platform.python_version(),
-        "keras_adrec": keras_adrec.__version__,
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-        "pyarrow": pa.__version__,
-    }
-
-
-def write_reports(args, results, generator, real_path, command, load):
-    date = datetime.datetime.now(datetime.timezone.utc).isoformat(
-        timespec="seconds"
-    )
-    report = {
-        "benchmark": "input_pipeline",
-        "command": command,
-        "date": date,
-        "machine": dict(machine(), load_average_1min_at_start=load),
-        "versions": versions(),
-        "synthetic_data": {
-            "synthetic": True,
-            "generator": "keras_adrec.data.SyntheticCriteo",
-            "config": generator.get_config(),
-        },
-        "real_data": real_path,
-        "results": results.rows,
-    }
-    os.makedirs(args.output_dir, exist_ok=True)
-    with open(os.path.join(args.output_dir, "input_pipeline.json"), "w") as f:
-        json.dump(report, f, indent=2)
-    lines = [
-        "# Input pipeline throughput",
-        "",
-        f"- Command: `{command}`",
-        f"- Date: {date}",
-        f"- Machine: {report['machine']['nproc']} CPUs, "
-        f"{report['machine']['cpu_model']}; 1-minute load average "
-        f"{load} at the start, "
-        f"{report['machine']['load_average_1min_at_end']} at the end "
-        "(other processes share the CPUs when it exceeds 0).",
-        "- Versions: "
-        + ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
+def markdown(report, args):
+    lines = _report.header_lines("Input pipeline throughput", report) + [
         f"- Data: `synthetic-criteo` is SYNTHETIC ({args.rows} rows from "
         f"`SyntheticCriteo(seed={args.seed})`, Criteo TSV and Parquet "
         "written to a temporary directory); "
@@ -307,7 +239,7 @@ def write_reports(args, results, generator, real_path, command, load):
             f"`real-criteo-10k` is the real sample `{REAL_SAMPLE}` "
             f"(10,000 rows; tf.data pipelines repeat it "
             f"{args.real_passes} times)."
-            if real_path
+            if report["real_data"]
             else "the real Criteo sample was not measured."
         ),
         "- rows/s: rows pulled through Python per second of wall time, one "
@@ -317,34 +249,47 @@ def write_reports(args, results, generator, real_path, command, load):
         "shows half its wall rate. Machine noise between runs is about "
         "10-30%: compare rows of one run.",
         "",
-        "| data | pipeline | batch | rows | seconds | rows/s | rows/CPU-s "
-        "| note |",
-        "|---|---|---:|---:|---:|---:|---:|---|",
     ]
-    for r in results.rows:
-        lines.append(
-            f"| {r['data']} | {r['pipeline']} | {r['batch_size'] or ''} | "
-            f"{r['rows']:,} | {r['seconds']:.3f} | "
-            f"{r['rows_per_s']:,} | {r['rows_per_cpu_s']:,} | {r['note']} |"
-        )
-    lines.append("")
-    text = "\n".join(lines)
-    with open(os.path.join(args.output_dir, "input_pipeline.md"), "w") as f:
-        f.write(text)
-    print()
-    print(text)
+    columns = [
+        ("data", "l"),
+        ("pipeline", "l"),
+        ("batch", "r"),
+        ("rows", "r"),
+        ("seconds", "r"),
+        ("rows/s", "r"),
+        ("rows/CPU-s", "r"),
+        ("note", "l"),
+    ]
+    rows = [
+        [
+            r["data"],
+            r["pipeline"],
+            r["batch_size"] or "",
+            f"{r['rows']:,}",
+            f"{r['seconds']:.3f}",
+            f"{r['rows_per_s']:,}",
+            f"{r['rows_per_cpu_s']:,}",
+            r["note"],
+        ]
+        for r in report["results"]
+    ]
+    return lines + _report.markdown_table(columns, rows)
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    command = " ".join(["python", "benchmarks/input_pipeline.py"] + argv)
-    load = round(os.getloadavg()[0], 2)
+    command = _report.command_line(REPORT_NAME, argv)
+    load_at_start = _report.load_average()
+    start = time.perf_counter()
+    _report.log(f"{command}\nload average at start: {load_at_start}")
     results = Results()
     generator = SyntheticCriteo(
         rows_per_day=args.rows, num_days=1, seed=args.seed
     )
-    real_path = None if args.skip_real else shared_data_file(REAL_SAMPLE)
+    real_path = None
+    if not args.skip_real:
+        real_path = _report.shared_data_file(REAL_SAMPLE)
     with tempfile.TemporaryDirectory() as directory:
         data = "synthetic-criteo"
         _, clock = timed(lambda: sum(1 for _ in generator.iter_chunks()))
@@ -384,13 +329,24 @@ def main(argv=None):
                 args.real_passes,
                 args,
             )
-    write_reports(
-        args,
-        results,
-        generator,
-        str(real_path) if real_path else None,
-        command,
-        load,
+    report = {
+        "benchmark": REPORT_NAME,
+        "command": command,
+        "date": _report.utc_now(),
+        "seconds": time.perf_counter() - start,
+        "machine": _report.machine(load_at_start),
+        "versions": _report.versions(pa),
+        "synthetic_data": {
+            "synthetic": True,
+            "generator": "keras_adrec.data.SyntheticCriteo",
+            "config": generator.get_config(),
+        },
+        # The sample's name in the shared data directory, not where it lies.
+        "real_data": REAL_SAMPLE if real_path is not None else None,
+        "results": results.rows,
+    }
+    _report.write_report(
+        args.output_dir, REPORT_NAME, report, markdown(report, args)
     )
     return 0
 

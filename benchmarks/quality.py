@@ -1,4 +1,4 @@
-"""Validation quality of every interaction, mean ± std over seeds.
+"""Validation quality of every interaction, mean ± sample std over seeds.
 
 For each dataset, every interaction (DLRM dot, DeepFM, AutoInt, DCN-v2,
 Ad-Rec) and the Ad-Rec ablations of the paper's appendix D (no mask, one
@@ -10,7 +10,8 @@ Datasets (`--datasets`, comma-separated):
 
 - `criteo`: the real Criteo Kaggle sample `criteo/train_head10k.txt`, RM1;
   first 8,000 rows train, last 2,000 validate (file order; the protocol of
-  /work/shared/ANCHORS.md, whose reference numbers the report repeats).
+  the project's reference measurements, whose figures the report repeats:
+  `CRITEO_REFERENCE`).
 - `avazu`: the real Avazu sample `avazu/train_head9999.csv`, RM3; the same
   time-ordered 80/20 split (7,999 / 2,000 rows).
 - `taobao`: the real Taobao sample `taobao/UserBehavior_head84k.csv`, RM4
@@ -23,13 +24,14 @@ Datasets (`--datasets`, comma-separated):
   `--synthetic-rows` rows in all), RM1; days 0-5 train, day 6 validates.
 
 The real samples are research-only: they are read in place (found with
-`keras_adrec.paths.shared_data_file`) and a missing one is skipped with a
+`benchmarks.report.shared_data_file`: `ADREC_DATA_DIR`, else
+`../shared/data` beside the checkout) and a missing one is skipped with a
 note. Preprocessing runs once per dataset; every run reads the same arrays.
 
-Usage:
-    python benchmarks/quality.py
-    python benchmarks/quality.py --datasets criteo,avazu --seeds 5
-    python benchmarks/quality.py --smoke --output-dir /tmp/bench
+Usage (from the repository root):
+    python -m benchmarks.quality
+    python -m benchmarks.quality --datasets criteo,avazu --seeds 5
+    python -m benchmarks.quality --smoke --output-dir /tmp/bench
 
 Writes `quality.md` and `quality.json` to `--output-dir` (default
 `benchmarks/results`) with the command, machine, versions and date.
@@ -43,22 +45,22 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import _report  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_adrec.paths import shared_data_file  # noqa: E402
-from keras_adrec.training.compare_job import BASE_VARIANTS  # noqa: E402
-from keras_adrec.training.compare_job import VARIANTS  # noqa: E402
-from keras_adrec.training.compare_job import _variant_fields  # noqa: E402
-from keras_adrec.training.compare_job import load_comparison_data  # noqa: E402
-from keras_adrec.training.compare_job import run_one  # noqa: E402
+from benchmarks import report as _report  # noqa: E402
+from keras_adrec.jobs.compare import ABLATIONS  # noqa: E402
+from keras_adrec.jobs.compare import BASE_VARIANTS  # noqa: E402
+from keras_adrec.jobs.compare import VARIANTS  # noqa: E402
+from keras_adrec.jobs.compare import load_comparison_data  # noqa: E402
+from keras_adrec.jobs.compare import train_variant  # noqa: E402
+from keras_adrec.jobs.compare import variant_fields  # noqa: E402
+from keras_adrec.utils import mean_std  # noqa: E402
 
 REPORT_NAME = "quality"
 ALL_DATASETS = ("criteo", "avazu", "taobao", "synthetic")
-ABLATIONS = ("adrec-nomask", "adrec-fixed", "adrec-noln", "adrec-postln")
-DEFAULT_VARIANTS = BASE_VARIANTS + ABLATIONS
+# Every ablation of appendix D but the positional embedding (on request).
+DEFAULT_ABLATIONS = tuple(a for a in ABLATIONS if a != "adrec-pos")
+DEFAULT_VARIANTS = BASE_VARIANTS + DEFAULT_ABLATIONS
 SAMPLES = {
     "criteo": "criteo/train_head10k.txt",
     "avazu": "avazu/train_head9999.csv",
@@ -67,7 +69,8 @@ SAMPLES = {
 PRESETS = {"criteo": "rm1", "avazu": "rm3", "taobao": "rm4", "synthetic": "rm1"}
 SYNTHETIC_DAYS = 7
 
-# /work/shared/ANCHORS.md: the same Criteo split and RM1 settings, 3 seeds.
+# The project's reference measurements (ANCHORS.md), cited by value: the
+# same Criteo split and RM1 settings, mean ± std over 3 seeds.
 CRITEO_REFERENCE = [
     ("authors' PyTorch, 2 threads", "dot (DLRM)", "0.673 ± 0.003", "0.504"),
     ("authors' PyTorch", "DCN (2 layers, rank 128)", "0.691 ± 0.001", "0.499"),
@@ -187,18 +190,17 @@ def load_tabular(name, args):
         label = (
             f"SYNTHETIC covariate-shift data (SyntheticCriteo seed 0, "
             f"{SYNTHETIC_DAYS} days of {per_day:,} rows; "
-            f"{loaded['source']['split']})"
+            f"{loaded.source['split']})"
         )
     else:
-        path = shared_data_file(SAMPLES[name])
+        path = _report.shared_data_file(SAMPLES[name])
         loaded = load_comparison_data(
             data=f"{name}:{path}", val_fraction=0.2, **common
         )
         label = (
-            f"real {name} sample `{SAMPLES[name]}` "
-            f"({loaded['source']['split']})"
+            f"real {name} sample `{SAMPLES[name]}` ({loaded.source['split']})"
         )
-    train_labels, val_labels = loaded["train"][1], loaded["val"][1]
+    train_labels, val_labels = loaded.train[1], loaded.val[1]
     return {
         "name": name,
         "preset": PRESETS[name],
@@ -209,7 +211,7 @@ def load_tabular(name, args):
         "val_rows": int(len(val_labels)),
         "train_ctr": float(np.mean(train_labels)),
         "val_ctr": float(np.mean(val_labels)),
-        "vocabulary_sizes": loaded["vocabulary_sizes"],
+        "vocabulary_sizes": loaded.vocabulary_sizes,
     }
 
 
@@ -219,7 +221,7 @@ def load_taobao(args):
     from keras_adrec.data import prepare_taobao
     from keras_adrec.data import read_taobao_events
 
-    path = shared_data_file(SAMPLES["taobao"])
+    path = _report.shared_data_file(SAMPLES["taobao"])
     events = read_taobao_events(path)
     if args.taobao_events is not None:
         n = min(args.taobao_events, events.num_events)
@@ -260,15 +262,9 @@ def load_taobao(args):
 
 def load_dataset(name, args):
     """The dataset's dict, or `(None, reason)` when it cannot run here."""
-    if name in SAMPLES and shared_data_file(SAMPLES[name]) is None:
+    if name in SAMPLES and _report.shared_data_file(SAMPLES[name]) is None:
         return None, f"sample `{SAMPLES[name]}` not found; skipped"
     if name == "taobao":
-        try:
-            from keras_adrec.models.sequential_ranking_model import (  # noqa: F401
-                SequentialRankingModel,
-            )
-        except ImportError as error:
-            return None, f"SequentialRankingModel unavailable ({error})"
         return load_taobao(args), None
     return load_tabular(name, args), None
 
@@ -281,22 +277,13 @@ def run_taobao(dataset, variant, seed):
     """One epoch of RM4 with `variant` as the per-event interaction."""
     import keras
 
-    from keras_adrec.models.sequential_ranking_model import (
-        SequentialRankingModel,
-    )
-    from keras_adrec.training.convergence_logger import ConvergenceLogger
-    from keras_adrec.training.ranking_job import make_optimizer
+    from keras_adrec.training import ConvergenceLogger
+    from keras_adrec.training import build_sequential_model
 
-    fields = _variant_fields(variant, dataset["preset"], {}, None)
+    fields = variant_fields(variant, dataset["preset"])
     keras.utils.set_random_seed(seed)
     split = dataset["split"]
-    model = SequentialRankingModel.from_preset(
-        fields, vocabulary_sizes=dataset["vocabulary_sizes"]
-    )
-    model.compile(
-        optimizer=make_optimizer(fields["optimizer"], fields["learning_rate"]),
-        loss="binary_crossentropy",
-    )
+    model = build_sequential_model(fields, dataset["vocabulary_sizes"])
     logger = ConvergenceLogger(
         split.validation.to_dataset(1024),
         batch_size=fields["batch_size"],
@@ -314,25 +301,9 @@ def run_taobao(dataset, variant, seed):
 def run_variant(dataset, variant, seed):
     if dataset["name"] == "taobao":
         return run_taobao(dataset, variant, seed)
-    fields = _variant_fields(variant, dataset["preset"], {}, None)
-    _, summary = run_one(
-        dataset["loaded"],
-        variant,
-        seed,
-        fields,
-        eval_every=None,
-        target_auc=None,
-        curve_path=None,
-    )
+    fields = variant_fields(variant, dataset["preset"])
+    _, summary = train_variant(dataset["loaded"], fields, seed)
     return summary
-
-
-def mean_std(values):
-    values = [float(v) for v in values if v is not None and np.isfinite(v)]
-    if not values:
-        return None, None
-    std = float(np.std(values, ddof=1)) if len(values) > 1 else None
-    return float(np.mean(values)), std
 
 
 def aggregate(variant, runs):
@@ -396,7 +367,7 @@ def measure_dataset(dataset, args):
 # Report
 
 
-def dataset_markdown(result):
+def dataset_markdown(result, seeds):
     lines = [
         f"## {result['name']} ({result['preset'].upper()})"
         + (" — SYNTHETIC" if result["synthetic"] else ""),
@@ -413,12 +384,13 @@ def dataset_markdown(result):
         "",
     ]
     base = next((r for r in result["rows"] if r["variant"] == "dot"), None)
+    spread = _report.spread_label(seeds)
     columns = [
         ("variant", "l"),
         ("what", "l"),
-        ("val AUC (mean ± std)", "r"),
-        ("AUC − dot", "r"),
-        ("val logloss (mean ± std)", "r"),
+        (f"val AUC ({spread})", "r"),
+        ("AUC − dot (means)", "r"),
+        (f"val logloss ({spread})", "r"),
         ("AUC per seed", "l"),
         ("train samples/s", "r"),
     ]
@@ -445,7 +417,9 @@ def dataset_markdown(result):
     lines.append("")
     if result["name"] == "criteo":
         lines += [
-            "Reference on the same split and settings (ANCHORS.md, 3 seeds):",
+            "Reference on the same split and settings (the project's "
+            "reference measurements; val AUC mean ± std over 3 seeds, "
+            "the std's ddof not recorded there):",
             "",
         ]
         lines += _report.markdown_table(
@@ -469,7 +443,7 @@ def markdown(report):
         f"- Protocol: one epoch per run, seeds 0-{seeds - 1} (the seed sets "
         "weight initialisation and dropout; data order is fixed), "
         "validation AUC (exact) and logloss at the end of the epoch; "
-        "mean ± sample standard deviation (ddof=1) over seeds. "
+        f"{_report.spread_label(seeds)}. "
         "`train samples/s`: batch size / median training step (a "
         "side note; see training_throughput.md for timing).",
         "- Variants: "
@@ -479,18 +453,19 @@ def markdown(report):
         + ".",
         "- With a few thousand training rows (63 steps on the Criteo "
         "sample), AUC differences under about 0.01-0.02 are within seed "
-        "noise (ANCHORS.md); compare means against the spread.",
+        "noise (the reference measurements); compare means against the "
+        "spread.",
         "",
     ]
     for result in report["datasets"]:
-        lines += dataset_markdown(result)
+        lines += dataset_markdown(result, seeds)
     return lines
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    command = _report.command_line("quality.py", argv)
+    command = _report.command_line(REPORT_NAME, argv)
     load_at_start = _report.load_average()
     start = time.perf_counter()
     _report.log(f"{command}\nload average at start: {load_at_start}")
@@ -570,7 +545,7 @@ def main(argv=None):
             "taobao_events": args.taobao_events,
             "taobao_points_per_user": args.taobao_points_per_user,
             "presets": {d: PRESETS[d] for d in args.datasets},
-            "std": "sample standard deviation (ddof=1) over seeds",
+            "std": _report.spread_label(args.seeds),
         },
         "datasets": results,
         "runs": runs,

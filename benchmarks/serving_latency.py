@@ -14,7 +14,9 @@ preprocessing lookups see realistic misses.
 
 Model: by default it trains a small RM1 Ad-Rec model (the RM1 preset
 unchanged, one epoch) on the first 8,000 lines of the real Criteo sample
-`criteo/train_head10k.txt` if present, else on SYNTHETIC rows
+`criteo/train_head10k.txt` if present (`benchmarks.report.shared_data_file`:
+`ADREC_DATA_DIR`, else `../shared/data` beside the checkout), else on
+SYNTHETIC rows
 (`SyntheticCriteo`), and exports it to a temporary folder. `--model-dir DIR`
 exports an existing `adrec train` directory instead; `--export-dir DIR`
 times an existing export (a version folder, or a base folder: the largest
@@ -23,17 +25,16 @@ version). `--smoke` is a toy run (tiny model, few calls) for tests.
 Writes `serving_latency.md` and `serving_latency.json` to `--output-dir`
 (default `benchmarks/results`) with the command, machine, versions and date.
 
-    python benchmarks/serving_latency.py
-    python benchmarks/serving_latency.py --smoke --output-dir /tmp/bench
+Usage (from the repository root):
+    python -m benchmarks.serving_latency
+    python -m benchmarks.serving_latency --smoke --output-dir /tmp/bench
 """
 
 import argparse
-import datetime
 import gc
 import json
 import os
 import pathlib
-import platform
 import sys
 import tempfile
 import time
@@ -45,17 +46,15 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import keras_adrec  # noqa: E402
+from benchmarks import report as _report  # noqa: E402
 from keras_adrec import data as adrec_data  # noqa: E402
-from keras_adrec import paths  # noqa: E402
-from keras_adrec.data.synthetic import SyntheticCriteo  # noqa: E402
 from keras_adrec.export import EXAMPLES_SIGNATURE  # noqa: E402
 from keras_adrec.export import SERVING_SIGNATURE  # noqa: E402
 from keras_adrec.export import export_for_serving  # noqa: E402
-from keras_adrec.training.ranking_job import train_ranking  # noqa: E402
+from keras_adrec.jobs import train_ranking  # noqa: E402
 
 REAL_SAMPLE = "criteo/train_head10k.txt"
-RESULTS_DIR = pathlib.Path(__file__).resolve().parent / "results"
+AVAZU_SAMPLE = "avazu/train_head9999.csv"
 REPORT_NAME = "serving_latency"
 LATENCY_BATCHES = (1, 64)
 THROUGHPUT_BATCH = 1024
@@ -92,7 +91,7 @@ def parse_args(argv):
         action="store_true",
         help="toy size: tiny model, 600 training lines, 30 calls",
     )
-    p.add_argument("--output-dir", default=str(RESULTS_DIR))
+    p.add_argument("--output-dir", default=_report.RESULTS_DIR)
     args = p.parse_args(argv)
     # (full run, --smoke) defaults; explicit flags win.
     defaults = {
@@ -113,13 +112,15 @@ def parse_args(argv):
 def source_rows(args, work):
     """`(path, description, synthetic)` of a Criteo TSV to train and query."""
     needed = args.train_lines + THROUGHPUT_BATCH
-    real = None if args.synthetic else paths.shared_data_file(REAL_SAMPLE)
+    real = None if args.synthetic else _report.shared_data_file(REAL_SAMPLE)
     if real is not None:
         with open(real, encoding="utf-8") as f:
             lines = sum(1 for _ in f)
         if lines >= needed:
             return real, f"real Criteo sample `{REAL_SAMPLE}`", False
-    generator = SyntheticCriteo(rows_per_day=needed, num_days=1, seed=0)
+    generator = adrec_data.SyntheticCriteo(
+        rows_per_day=needed, num_days=1, seed=0
+    )
     path = generator.write_tsv(str(work / "synthetic"))[0]
     return path, f"SYNTHETIC Criteo rows (SyntheticCriteo, {needed})", True
 
@@ -199,7 +200,7 @@ def query_rows(args, work, schema):
     """1024 raw rows to send: held-out rows of the training source."""
     held_out = work / "held_out.txt"
     if schema.name == "avazu":
-        held_out = paths.shared_data_file("avazu/train_head9999.csv")
+        held_out = _report.shared_data_file(AVAZU_SAMPLE)
         if held_out is None:
             raise SystemExit("An Avazu model needs the Avazu sample rows.")
     elif not held_out.is_file():
@@ -298,61 +299,20 @@ def record(signature, batch, seconds, cpu_seconds):
     }
 
 
-def machine():
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        "nproc": os.cpu_count(),
-        "cpu_model": model,
-        "platform": platform.platform(),
-        "tf_intra_op_threads": _threads(
-            tf.config.threading.get_intra_op_parallelism_threads()
-        ),
-        "tf_inter_op_threads": _threads(
-            tf.config.threading.get_inter_op_parallelism_threads()
-        ),
-    }
-
-
 def _threads(count):
     return count or "default (all cores)"
 
 
-def versions():
-    return {
-        "python": platform.python_version(),
-        "keras_adrec": keras_adrec.__version__,
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-    }
-
-
-def write_reports(args, report):
-    out = pathlib.Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{REPORT_NAME}.json").write_text(json.dumps(report, indent=2))
+def markdown(report):
     m = report["machine"]
     model = report["model"]
-    lines = [
-        "# TF Serving SavedModel latency",
-        "",
-        f"- Command: `{report['command']}`",
-        f"- Date: {report['date']}",
-        f"- Machine: {m['nproc']} CPUs, {m['cpu_model']}; 1-minute load "
-        f"average {m['load_average_1min_at_start']} at the start, "
-        f"{m['load_average_1min_at_end']} at the end (other processes "
-        "share the CPUs when it exceeds 0); TensorFlow intra-op threads: "
-        f"{m['tf_intra_op_threads']}.",
-        "- Versions: "
-        + ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
+    settings = report["settings"]
+    lines = _report.header_lines(
+        "TF Serving SavedModel latency",
+        report,
+        machine_note="; TensorFlow intra-op threads: "
+        f"{m['tf_intra_op_threads']}",
+    ) + [
         f"- Model: {model['model']}"
         + (
             f", trained by the benchmark on {model['training_data']} (val AUC "
@@ -365,9 +325,8 @@ def write_reports(args, report):
         "- Loaded with plain `tf.saved_model.load`; each call is one "
         "signature call on tensors made beforehand, timed with "
         "`time.perf_counter` until the result is a numpy array. Latency: "
-        f"{report['settings']['calls']} timed calls after "
-        f"{report['settings']['warmup']} warmup calls; throughput: "
-        f"{report['settings']['throughput_calls']} calls of "
+        f"{settings['calls']} timed calls after {settings['warmup']} warmup "
+        f"calls; throughput: {settings['throughput_calls']} calls of "
         f"{THROUGHPUT_BATCH} rows. Requests are held-out rows (unseen "
         "tokens go to the OOV id).",
         "- CPU ms/call: process CPU time (all threads) per call, less "
@@ -376,19 +335,31 @@ def write_reports(args, report):
         "- Not measured: the model server's own work (HTTP/gRPC, JSON or "
         "proto parsing, request batching).",
         "",
-        "| signature | batch | calls | p50 ms | p99 ms | mean ms | rows/s "
-        "| CPU ms/call |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in report["results"]:
-        lines.append(
-            f"| {r['signature']} | {r['batch']} | {r['calls']} | "
-            f"{r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {r['mean_ms']:.3f} | "
-            f"{r['rows_per_s']:,.0f} | {r['cpu_ms_per_call']:.3f} |"
-        )
-    text = "\n".join(lines) + "\n"
-    (out / f"{REPORT_NAME}.md").write_text(text)
-    return text
+    columns = [
+        ("signature", "l"),
+        ("batch", "r"),
+        ("calls", "r"),
+        ("p50 ms", "r"),
+        ("p99 ms", "r"),
+        ("mean ms", "r"),
+        ("rows/s", "r"),
+        ("CPU ms/call", "r"),
+    ]
+    rows = [
+        [
+            r["signature"],
+            r["batch"],
+            r["calls"],
+            f"{r['p50_ms']:.3f}",
+            f"{r['p99_ms']:.3f}",
+            f"{r['mean_ms']:.3f}",
+            f"{r['rows_per_s']:,.0f}",
+            f"{r['cpu_ms_per_call']:.3f}",
+        ]
+        for r in report["results"]
+    ]
+    return lines + _report.markdown_table(columns, rows)
 
 
 def model_facts(path):
@@ -416,30 +387,35 @@ def model_facts(path):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    command = " ".join(["python", "benchmarks/serving_latency.py"] + argv)
-    date = datetime.datetime.now(datetime.timezone.utc).isoformat(
-        timespec="seconds"
-    )
-    load_start = round(os.getloadavg()[0], 2)
+    command = _report.command_line(REPORT_NAME, argv)
+    load_at_start = _report.load_average()
+    start = time.perf_counter()
+    _report.log(f"{command}\nload average at start: {load_at_start}")
     with tempfile.TemporaryDirectory() as tmp:
         work = pathlib.Path(tmp)
         path, info = prepare_export(args, work)
         facts = model_facts(path)
-        schema = adrec_data.SCHEMAS[facts["data_kind"]]
+        schema = adrec_data.schema_for(facts["data_kind"])
         dense, categorical = query_rows(args, work, schema)
         # Keep the measurement free of the training objects.
         gc.collect()
         keras.backend.clear_session()
         results = measure(path, dense, categorical, schema, args)
     report = {
+        "benchmark": REPORT_NAME,
         "command": command,
-        "date": date,
-        "machine": dict(
-            machine(),
-            load_average_1min_at_start=load_start,
-            load_average_1min_at_end=round(os.getloadavg()[0], 2),
+        "date": _report.utc_now(),
+        "seconds": time.perf_counter() - start,
+        "machine": _report.machine(
+            load_at_start,
+            tf_intra_op_threads=_threads(
+                tf.config.threading.get_intra_op_parallelism_threads()
+            ),
+            tf_inter_op_threads=_threads(
+                tf.config.threading.get_inter_op_parallelism_threads()
+            ),
         ),
-        "versions": versions(),
+        "versions": _report.versions(),
         "model": dict(info, **facts),
         "settings": {
             "calls": args.calls,
@@ -449,7 +425,7 @@ def main(argv=None):
         },
         "results": results,
     }
-    print(write_reports(args, report))
+    _report.write_report(args.output_dir, REPORT_NAME, report, markdown(report))
     return 0
 
 

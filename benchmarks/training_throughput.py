@@ -41,11 +41,11 @@ Derived in the same run: the Ad-Rec to DLRM (`dot`) per-step cost ratio,
 Ad-Rec against the references, and the XLA-vs-graph ratio per interaction
 (graph step time / XLA step time; above 1 XLA is faster).
 
-Usage:
-    python benchmarks/training_throughput.py
-    python benchmarks/training_throughput.py --interactions dot,adrec \\
+Usage (from the repository root):
+    python -m benchmarks.training_throughput
+    python -m benchmarks.training_throughput --interactions dot,adrec \\
         --batch-sizes 128 --jit off
-    python benchmarks/training_throughput.py --smoke --output-dir /tmp/b
+    python -m benchmarks.training_throughput --smoke --output-dir /tmp/b
 
 Writes `training_throughput.md` and `training_throughput.json` to
 `--output-dir` (default `benchmarks/results`) with the command, machine,
@@ -60,17 +60,15 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import _report  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_adrec.data.synthetic import SyntheticCriteo  # noqa: E402
+from benchmarks import report as _report  # noqa: E402
+from keras_adrec.data import SyntheticCriteo  # noqa: E402
 from keras_adrec.models import RankingModel  # noqa: E402
 from keras_adrec.models import get_preset  # noqa: E402
-from keras_adrec.training.ranking_job import make_optimizer  # noqa: E402
+from keras_adrec.training import make_optimizer  # noqa: E402
 
 REPORT_NAME = "training_throughput"
 LIBRARY = ("dot", "fm", "autoint", "dcnv2", "adrec")
@@ -708,7 +706,7 @@ def goals(records, ratio_rows):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    command = _report.command_line("training_throughput.py", argv)
+    command = _report.command_line(REPORT_NAME, argv)
     load_at_start = _report.load_average()
     start = time.perf_counter()
     _report.log(f"{command}\nload average at start: {load_at_start}")

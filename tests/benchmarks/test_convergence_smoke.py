@@ -1,30 +1,17 @@
 """Smoke test: the convergence benchmark runs end to end, tiny."""
 
 import json
-import os
-import subprocess
-import sys
 
-SCRIPT = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
-    "benchmarks",
-    "convergence.py",
-)
+from benchmarks import convergence
 
 
 def test_convergence_benchmark_writes_reports(tmp_path):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run(
-        [sys.executable, SCRIPT, "--smoke", "--output-dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
+    assert convergence.main(["--smoke", "--output-dir", str(tmp_path)]) == 0
     with open(tmp_path / "convergence.json") as f:
         report = json.load(f)
-    assert report["command"].endswith(f"--output-dir {tmp_path}")
+    assert report["command"] == (
+        f"python -m benchmarks.convergence --smoke --output-dir {tmp_path}"
+    )
     assert report["machine"]["nproc"] >= 1
     assert set(report["versions"]) >= {"tensorflow", "keras", "keras_adrec"}
     assert report["synthetic"] is True and report["data"]["synthetic"] is True

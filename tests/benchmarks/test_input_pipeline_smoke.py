@@ -1,41 +1,22 @@
 """Smoke test: the input pipeline benchmark runs end to end, tiny."""
 
 import json
-import os
-import subprocess
-import sys
 
-SCRIPT = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
-    "benchmarks",
-    "input_pipeline.py",
-)
+from benchmarks import input_pipeline
 
 
 def test_input_pipeline_benchmark_writes_reports(tmp_path):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run(
-        [
-            sys.executable,
-            SCRIPT,
-            "--rows",
-            "1500",
-            "--batch-sizes",
-            "256",
-            "--skip-real",
-            "--output-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
+    argv = ["--rows", "1500", "--batch-sizes", "256", "--skip-real"]
+    argv += ["--output-dir", str(tmp_path)]
+    assert input_pipeline.main(argv) == 0
     with open(tmp_path / "input_pipeline.json") as f:
         report = json.load(f)
     assert report["synthetic_data"]["synthetic"] is True
-    assert report["command"].endswith(f"--output-dir {tmp_path}")
+    assert report["command"] == (
+        "python -m benchmarks.input_pipeline --rows 1500 --batch-sizes 256 "
+        f"--skip-real --output-dir {tmp_path}"
+    )
+    assert report["real_data"] is None
     assert report["machine"]["nproc"] >= 1
     assert set(report["versions"]) >= {"tensorflow", "keras", "pyarrow"}
     pipelines = {r["pipeline"] for r in report["results"]}

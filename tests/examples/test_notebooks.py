@@ -4,14 +4,18 @@ Each notebook runs in a fresh kernel of this interpreter, with
 `ADREC_NOTEBOOK_SMALL=1` (the notebooks read it to pick small sizes), the
 repository on `PYTHONPATH` and a temporary directory as working directory,
 so whatever a notebook writes lands there. A cell that raises fails the
-test. The real data samples are optional: without them the notebooks fall
-back to synthetic data.
+test. The real data samples are optional: `ADREC_DATA_DIR` points the
+notebooks at them (`tests.samples.shared_data_dir`; a notebook's own
+default is relative to `examples/`, not to the temporary directory), and
+without them the notebooks fall back to synthetic data.
 """
 
 import os
 import pathlib
 
 import pytest
+
+from tests import samples
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -59,6 +63,7 @@ def _execute(name, jupyter_dir, workdir, monkeypatch):
     monkeypatch.setenv("ADREC_NOTEBOOK_SMALL", "1")
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    monkeypatch.setenv("ADREC_DATA_DIR", str(samples.shared_data_dir()))
     python_path = [str(REPO_ROOT)]
     if os.environ.get("PYTHONPATH"):
         python_path.append(os.environ["PYTHONPATH"])

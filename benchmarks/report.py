@@ -1,30 +1,59 @@
-"""Report helpers shared by quality.py, convergence.py and
-training_throughput.py: command, date, machine, versions, md + JSON files.
+"""What every benchmark report shares: the command, date, machine,
+versions, the data-sample lookup, the spread label and the md + JSON files.
 
 Every report records what it needs to be judged on its own: the exact
-command, the UTC date, the machine (CPU count and model, 1-minute load
-average at the start and the end of the run) and the library versions.
+command (`python -m benchmarks.NAME ...`, run from the repository root),
+the UTC date, the machine (CPU count and model, load average at the start
+and the end of the run) and the library versions.
 """
 
 import datetime
 import json
 import os
+import pathlib
 import platform
 import shlex
-import sys
 
-_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
+from keras_adrec.utils import statistics
 
-RESULTS_DIR = os.path.join(_REPO, "benchmarks", "results")
+REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
+RESULTS_DIR = str(REPO_ROOT / "benchmarks" / "results")
 
 
-def command_line(script, argv):
-    """The command as typed from the repository root."""
+def command_line(name, argv):
+    """The command as typed from the repository root.
+
+    Args:
+        name: the benchmark module's name under `benchmarks` (`"quality"`).
+        argv: the arguments it was given.
+    """
     return " ".join(
-        ["python", f"benchmarks/{script}"] + [shlex.quote(a) for a in argv]
+        ["python", "-m", f"benchmarks.{name}"]
+        + [shlex.quote(str(a)) for a in argv]
     )
+
+
+def shared_data_dir():
+    """The directory of the research-only data samples (it may not exist):
+    `ADREC_DATA_DIR`, else `../shared/data` beside the checkout."""
+    env = os.environ.get("ADREC_DATA_DIR")
+    if env:
+        return pathlib.Path(env)
+    return REPO_ROOT.parent / "shared" / "data"
+
+
+def shared_data_file(relative):
+    """`shared_data_dir() / relative`, or None if it is absent.
+
+    The samples are read in place, never copied into the repository.
+    """
+    path = shared_data_dir() / relative
+    return path if path.is_file() else None
+
+
+def spread_label(seeds):
+    """The header of a spread: "mean ± sample std (ddof=1) over N seeds"."""
+    return f"{statistics.STD_LABEL} over {seeds} seed{'s' * (seeds != 1)}"
 
 
 def utc_now():
@@ -49,19 +78,22 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
-def machine(load_at_start):
-    """CPU count and model, platform, and load average at start and end."""
+def machine(load_at_start, **extra):
+    """CPU count and model, platform, load average at start and end, and
+    any `extra` facts."""
     return {
         "nproc": os.cpu_count(),
         "cpu_model": cpu_model(),
         "platform": platform.platform(),
         "load_average_at_start": load_at_start,
         "load_average_at_end": load_average(),
+        **extra,
     }
 
 
-def versions():
-    """Versions of the libraries every number depends on."""
+def versions(*extra):
+    """Versions of the libraries every number depends on, and of the
+    `extra` modules (already imported) named."""
     import keras
     import numpy as np
     import tensorflow as tf
@@ -81,10 +113,12 @@ def versions():
         found["keras_rs"] = keras_rs.__version__
     except ImportError:
         pass
+    for module in extra:
+        found[module.__name__] = module.__version__
     return found
 
 
-def header_lines(title, report):
+def header_lines(title, report, machine_note=""):
     """The markdown lines every report starts with."""
     m = report["machine"]
     start, end = m["load_average_at_start"], m["load_average_at_end"]
@@ -96,7 +130,7 @@ def header_lines(title, report):
         f"- Machine: {m['nproc']} CPUs, {m['cpu_model']}; load average "
         f"(1, 5, 15 min) {start[0]}, {start[1]}, {start[2]} at the start, "
         f"{end[0]}, {end[1]}, {end[2]} at the end (above 0, other processes "
-        "share the CPUs and timings are slower and noisier).",
+        f"share the CPUs and timings are slower and noisier){machine_note}.",
         "- Versions: "
         + ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
     ]
