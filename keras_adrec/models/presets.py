@@ -29,6 +29,10 @@ text says 0.01; Table 1 and the code say 0.1).
 
 import copy
 
+from keras_adrec.layers.attention.masked_multi_head_attention import (
+    DEFAULT_MASK_RULE,
+)
+
 _COMMON = {
     "interaction": "adrec",
     "num_layers": 1,
@@ -36,6 +40,9 @@ _COMMON = {
     "ffn_dim": 128,
     "dropout": 0.01,
     "mask_thresholds": "geometric",
+    "mask_rule": DEFAULT_MASK_RULE,
+    "min_keys": 2,
+    "mask_warmup_steps": 0,
     "norm_first": True,
     "use_layer_norm": True,
     "positional_embedding": False,
