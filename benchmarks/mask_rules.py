@@ -624,7 +624,11 @@ def run_diagnostics(args, argv):
             "after": _jsonable(after),
             "val_auc": auc,
         }
-        lines_by_rule += [f"## mask_rule={rule!r}", ""]
+        lines_by_rule += [
+            f"## mask_rule={rule!r}, mask_warmup_steps="
+            f"{fields['mask_warmup_steps']}",
+            "",
+        ]
         lines_by_rule += format_mask_diagnostics(before, "At initialisation:")
         lines_by_rule += [""]
         lines_by_rule += format_mask_diagnostics(

@@ -55,7 +55,9 @@ def test_unknown_preset_rule_raises():
 
 def test_model_mask_diagnostics():
     keras.utils.set_random_seed(0)
-    fields = small_fields(mask_rule="paper", mask_thresholds=[0.5, 0.0])
+    fields = small_fields(
+        mask_rule="paper", mask_thresholds=[0.5, 0.0], mask_warmup_steps=0
+    )
     model = RankingModel.from_preset(fields, VOCABULARIES, num_dense=4)
     features, labels = batch()
     model(features)

@@ -66,14 +66,38 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
 
     Ad-Rec's masked multi-head self-attention (paper eq. 1-4). For each head
     `h`, sample and query, the first-pass probabilities
-    `p = softmax(q k^T / sqrt(key_dim))` decide which keys survive: key `j`
-    is kept iff `p_j > theta_h` (strictly), and the most probable key is
-    always kept, so no row loses every key. The attention weights are then
-    the kept probabilities renormalised,
-    `a_j = p_j keep_j / sum_k p_k keep_k`, which equals a softmax over the
-    kept logits. The keep decision carries no gradient; gradients flow
-    through the renormalisation. Both softmaxes come from one score tensor
-    and run in float32, also under `mixed_float16`.
+    `p = softmax(q k^T / sqrt(key_dim))` decide which keys survive, and the
+    attention weights are the kept probabilities renormalised,
+    `a_j = p_j keep_j / sum_k p_k keep_k` (a softmax over the kept logits).
+    `mask_rule` sets the keep decision:
+
+    - `"relative"`: `keep_j = p_j >= theta_h * max_k p_k`, or
+      `p_j` among the `min_keys` largest (a logit margin of
+      `ln(1 / theta_h)` below the best key). Dense while the scores are
+      flat (at initialisation), sparse as the head sharpens; no row is ever
+      reduced to one key when `min_keys >= 2`.
+    - `"paper"` (the default): `keep_j = p_j > theta_h or p_j = max_k p_k`
+      (the paper's absolute threshold, the most probable key always kept). With
+      `theta_h` well above `1 / S` for `S` keys most rows keep one key:
+      their weight is exactly 1 and they send no gradient to the head's
+      query and key kernels (hard argmax attention over the initial
+      scores).
+    - `"straight_through"`: the `"paper"` forward pass; the backward pass of
+      the dense softmax, `a = p + stop_gradient(a_paper - p)`.
+
+    `mask_warmup_steps > 0` ramps every threshold as
+    `theta_h(t) = theta_h * min(1, t / mask_warmup_steps)`, where `t` counts
+    this layer's training calls (a non-trainable `mask_step` weight, saved
+    with the model). The keep decision carries no gradient; gradients flow
+    through the renormalisation (and, for `"straight_through"`, through the
+    dense softmax). Both softmaxes come from one score tensor and run in
+    float32, also under `mixed_float16`.
+
+    The default (`"paper"`; the ranking presets add a 32-step warm-up) was
+    chosen by the pre-registered comparison of `benchmarks/mask_rules.md`
+    (results in `benchmarks/results/mask_rules.md`); `mask_rule="relative"`
+    matched no mask in quality there but kept most keys. `mask_diagnostics`
+    reports, per head, the kept keys and single-key rows.
 
     The layer is a `keras.layers.MultiHeadAttention` with the same call
     signature and the same weights (`get_weights()` / `set_weights()` are
@@ -90,6 +114,13 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
             mask off. Defaults to `"geometric"`.
         dropout: float in [0, 1). Dropout on the attention weights, as in
             `keras.layers.MultiHeadAttention`. Defaults to `0.0`.
+        mask_rule: `"paper"`, `"relative"` or `"straight_through"`; see
+            above. Defaults to `"paper"`.
+        min_keys: int >= 1. Keys the `"relative"` rule always keeps (the
+            most probable ones). Defaults to `2`.
+        mask_warmup_steps: int >= 0. Training calls over which thresholds
+            ramp up linearly from 0; `0` turns the warm-up off.
+            Defaults to `0`.
         **kwargs: any other `keras.layers.MultiHeadAttention` argument
             (`value_dim`, `use_bias`, `output_shape`, `attention_axes`,
             initializers, regularizers, `seed`, ...) and the base layer
@@ -117,6 +148,10 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
     >>> tokens = keras.random.normal((4, 27, 16))
     >>> layer(tokens, tokens).shape
     (4, 27, 16)
+    >>> layer.mask_diagnostics(tokens)["mean_kept_keys"].shape
+    (2,)
+    >>> relative = keras_adrec.layers.MaskedMultiHeadAttention(
+    ...     num_heads=2, key_dim=8, mask_rule="relative")
 
     References:
         - Ad-Rec: Advanced Feature Interactions to Address Covariate-Shifts

@@ -76,9 +76,12 @@ class AdRecBlock(keras.layers.Layer):
             Defaults to `"glorot_uniform"`.
         bias_initializer: initializer of every bias. Defaults to `"zeros"`.
         seed: int or `None`. Seed of the dropout masks. Defaults to `None`.
-        mask_rule: `"paper"`, `"straight_through"` or `"relative"`: how
-            the thresholds pick keys (see
-            `keras_adrec.layers.MaskedMultiHeadAttention`).
+        mask_rule: `"paper"` (keep `p > theta_h` and the argmax),
+            `"relative"` (keep `p >= theta_h * max p`, at least `min_keys`
+            keys) or `"straight_through"` (the paper's forward pass, the
+            dense softmax's gradient); see
+            `keras_adrec.layers.MaskedMultiHeadAttention`.
+            Defaults to `"paper"`.
         min_keys: int. Keys the `"relative"` rule always keeps.
             Defaults to `2`.
         mask_warmup_steps: int. Training steps over which thresholds ramp

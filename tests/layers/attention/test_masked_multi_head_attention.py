@@ -77,6 +77,8 @@ def built_layer(num_heads=2, key_dim=4, dim=8, seq=6, **kwargs):
     kwargs.setdefault(
         "bias_initializer", keras.initializers.RandomNormal(0, 0.5)
     )
+    # The tests written against `numpy_attention` test the paper's rule.
+    kwargs.setdefault("mask_rule", "paper")
     layer = MaskedMultiHeadAttention(num_heads, key_dim, **kwargs)
     layer.build((None, seq, dim), (None, seq, dim))
     return layer
@@ -177,7 +179,9 @@ def test_weights_interchangeable_with_keras_mha():
         2, 4, kernel_initializer=keras.initializers.RandomNormal(0, 0.5)
     )
     reference(x, x)
-    layer = MaskedMultiHeadAttention(2, 4, mask_thresholds=[0.1, 0.05])
+    layer = MaskedMultiHeadAttention(
+        2, 4, mask_thresholds=[0.1, 0.05], mask_rule="paper"
+    )
     layer(x, x)
     assert [w.shape for w in layer.get_weights()] == [
         w.shape for w in reference.get_weights()
@@ -294,7 +298,11 @@ def test_attention_axes(attention_axes):
     thresholds = [0.1, 0.02]
     x = random_tokens((2, 3, 4, 8), seed=25)
     layer = MaskedMultiHeadAttention(
-        2, 4, mask_thresholds=thresholds, attention_axes=attention_axes
+        2,
+        4,
+        mask_thresholds=thresholds,
+        attention_axes=attention_axes,
+        mask_rule="paper",
     )
     output, scores = layer(x, x, return_attention_scores=True)
     tokens = (
@@ -426,6 +434,7 @@ def test_mask_applied_at_inference_in_a_model():
         2,
         4,
         mask_thresholds=thresholds,
+        mask_rule="paper",
         kernel_initializer=keras.initializers.RandomNormal(0, 0.5),
     )
     inputs = keras.Input((6, 8))
@@ -878,3 +887,39 @@ def test_rule_keras_save_load(tmp_path):
     assert restored.min_keys == 3
     assert restored.mask_warmup_steps == 8
     assert float(restored.mask_step) == 5.0
+
+
+@pytest.mark.parametrize("rule", ["relative", "straight_through"])
+def test_rules_xla_match_eager(rule):
+    layer = built_layer(
+        mask_thresholds=[0.3, 0.05], mask_rule=rule, mask_warmup_steps=3
+    )
+    layer.mask_step.assign(2.0)
+    x = tf.constant(random_tokens((3, 6, 8), seed=44, scale=2.0))
+    compiled = tf.function(
+        lambda t: layer(t, t, return_attention_scores=True), jit_compile=True
+    )
+    for actual, expected in zip(
+        compiled(x), layer(x, x, return_attention_scores=True)
+    ):
+        assert_allclose(actual, expected, atol=1e-5)
+
+
+def test_default_rule_and_preset_warmup():
+    from keras_adrec.models import get_preset
+    from keras_adrec.models.sequential_presets import SEQUENCE_LAYER_BY_PRESET
+
+    layer = MaskedMultiHeadAttention(2, 4)
+    assert (layer.mask_rule, layer.min_keys, layer.mask_warmup_steps) == (
+        "paper",
+        2,
+        0,
+    )
+    for name in ["rm1", "rm2", "rm3"]:
+        fields = get_preset(name)
+        assert fields["mask_rule"] == "paper", name
+        assert fields["mask_warmup_steps"] == 32, name
+    for name in sorted(SEQUENCE_LAYER_BY_PRESET):
+        assert get_preset(name)["mask_warmup_steps"] == 0, name
+    # The other rules are one argument away.
+    assert get_preset("rm1", mask_rule="relative")["mask_rule"] == "relative"

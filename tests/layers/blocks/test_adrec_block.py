@@ -167,6 +167,7 @@ def test_matches_numpy_reference(norm_first, use_layer_norm, thresholds):
         norm_first=norm_first,
         use_layer_norm=use_layer_norm,
         dropout=0.1,
+        mask_rule="paper",
     )
     block.build((None, 6, 8))
     randomize_weights(block)
@@ -185,6 +186,7 @@ def test_gelu_and_three_heads():
         ffn_dim=10,
         activation="gelu",
         mask_thresholds=[0.3, 0.1, 0],
+        mask_rule="paper",
     )
     block.build((None, 5, 9))
     randomize_weights(block, seed=2)
@@ -195,7 +197,9 @@ def test_gelu_and_three_heads():
 
 
 def test_padding_attention_mask():
-    block = AdRecBlock(num_heads=2, ffn_dim=12, mask_thresholds=[0.1, 0.05])
+    block = AdRecBlock(
+        num_heads=2, ffn_dim=12, mask_thresholds=[0.1, 0.05], mask_rule="paper"
+    )
     block.build((None, 6, 8))
     randomize_weights(block, seed=4)
     x = random_tokens((3, 6, 8), seed=5)

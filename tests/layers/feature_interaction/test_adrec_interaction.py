@@ -62,6 +62,7 @@ def test_matches_numpy_reference(num_layers, norm_first, thresholds):
         num_layers=num_layers,
         norm_first=norm_first,
         mask_thresholds=thresholds,
+        mask_rule="paper",
     )
     features = random_features(seed=1)
     expected, maps = numpy_interaction(layer, features)
