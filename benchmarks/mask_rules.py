@@ -214,6 +214,9 @@ def variant_fields(dataset, variant):
     if variant in BASELINES:
         return get_preset(dataset["preset"], interaction=variant)
     _, overrides = MASK_VARIANTS[variant]
+    # Explicit, so that a preset's own warm-up never leaks into a variant:
+    # the run of the results had presets without warm-up.
+    overrides = {"mask_warmup_steps": 0, "min_keys": 2, **overrides}
     return get_preset(dataset["preset"], interaction="adrec", **overrides)
 
 
