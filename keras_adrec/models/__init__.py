@@ -3,6 +3,7 @@
 from keras_adrec.models.interactions import INTERACTIONS
 from keras_adrec.models.interactions import build_interaction
 from keras_adrec.models.interactions import interaction_names
+from keras_adrec.models.mask_diagnostics import mask_diagnostics
 from keras_adrec.models.presets import PRESETS
 from keras_adrec.models.presets import get_preset
 from keras_adrec.models.presets import preset_names
@@ -23,5 +24,6 @@ __all__ = [
     "build_interaction",
     "get_preset",
     "interaction_names",
+    "mask_diagnostics",
     "preset_names",
 ]

@@ -13,6 +13,12 @@ from keras_adrec.layers import AutoIntInteraction
 from keras_adrec.layers import CrossNetwork
 from keras_adrec.layers import DotInteraction
 from keras_adrec.layers import FactorizationMachine
+from keras_adrec.layers.attention.masked_multi_head_attention import (
+    DEFAULT_MASK_RULE,
+)
+from keras_adrec.layers.attention.masked_multi_head_attention import (
+    DEFAULT_MIN_KEYS,
+)
 
 
 def _adrec_args(fields):
@@ -26,6 +32,9 @@ def _adrec_args(fields):
         "use_layer_norm": fields["use_layer_norm"],
         "positional_embedding": fields["positional_embedding"],
         "activation": fields["activation"],
+        "mask_rule": fields.get("mask_rule", DEFAULT_MASK_RULE),
+        "min_keys": fields.get("min_keys", DEFAULT_MIN_KEYS),
+        "mask_warmup_steps": fields.get("mask_warmup_steps", 0),
     }
 
 

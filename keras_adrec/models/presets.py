@@ -12,8 +12,9 @@ Fields:
   input size is implied; the top MLP ends in one logit).
 - `interaction`: the default interaction name.
 - `num_layers`, `num_heads`, `ffn_dim`, `dropout`, `mask_thresholds`,
-  `norm_first`, `use_layer_norm`, `positional_embedding`, `activation`: the
-  Ad-Rec interaction's arguments (`num_heads` and `num_layers` also set
+  `mask_rule`, `min_keys`, `mask_warmup_steps`, `norm_first`,
+  `use_layer_norm`, `positional_embedding`, `activation`: the Ad-Rec
+  interaction's arguments (`num_heads` and `num_layers` also set
   AutoInt's).
 - `cross_layers`, `cross_projection_dim`: DCN-v2's depth and rank (the
   authors' released code uses 2 layers of rank 128 for RM1).
@@ -29,6 +30,10 @@ text says 0.01; Table 1 and the code say 0.1).
 
 import copy
 
+from keras_adrec.layers.attention.masked_multi_head_attention import (
+    DEFAULT_MASK_RULE,
+)
+
 _COMMON = {
     "interaction": "adrec",
     "num_layers": 1,
@@ -36,6 +41,11 @@ _COMMON = {
     "ffn_dim": 128,
     "dropout": 0.01,
     "mask_thresholds": "geometric",
+    "mask_rule": DEFAULT_MASK_RULE,
+    "min_keys": 2,
+    # Thresholds ramp up over the first 32 steps: the winner of the
+    # pre-registered selection (benchmarks/mask_rules.md).
+    "mask_warmup_steps": 32,
     "norm_first": True,
     "use_layer_norm": True,
     "positional_embedding": False,

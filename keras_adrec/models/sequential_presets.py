@@ -44,6 +44,9 @@ baseline interaction fields keep their meaning):
   target) as a 4th categorical feature of every event.
 """
 
+from keras_adrec.layers.attention.masked_multi_head_attention import (
+    DEFAULT_MASK_RULE,
+)
 from keras_adrec.models.presets import register_preset
 
 SEQUENCE_LAYER_BY_PRESET = {
@@ -66,6 +69,9 @@ _SEQUENTIAL_COMMON = {
     "ffn_dim": 128,
     "dropout": 0.01,
     "mask_thresholds": [0.001, 0.01],
+    "mask_rule": DEFAULT_MASK_RULE,
+    "min_keys": 2,
+    "mask_warmup_steps": 0,
     "norm_first": True,
     "use_layer_norm": True,
     "positional_embedding": False,

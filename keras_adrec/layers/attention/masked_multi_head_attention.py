@@ -10,6 +10,10 @@ from keras_adrec.api_export import keras_adrec_export
 # where -1e9 is exact and far below any real score; float16 never sees it.
 _PADDING_FILL = -1e9
 
+MASK_RULES = ("paper", "straight_through", "relative")
+DEFAULT_MASK_RULE = "paper"
+DEFAULT_MIN_KEYS = 2
+
 
 def _at_least_float32(x):
     """Cast half-precision tensors to float32; leave others unchanged."""
@@ -62,14 +66,38 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
 
     Ad-Rec's masked multi-head self-attention (paper eq. 1-4). For each head
     `h`, sample and query, the first-pass probabilities
-    `p = softmax(q k^T / sqrt(key_dim))` decide which keys survive: key `j`
-    is kept iff `p_j > theta_h` (strictly), and the most probable key is
-    always kept, so no row loses every key. The attention weights are then
-    the kept probabilities renormalised,
-    `a_j = p_j keep_j / sum_k p_k keep_k`, which equals a softmax over the
-    kept logits. The keep decision carries no gradient; gradients flow
-    through the renormalisation. Both softmaxes come from one score tensor
-    and run in float32, also under `mixed_float16`.
+    `p = softmax(q k^T / sqrt(key_dim))` decide which keys survive, and the
+    attention weights are the kept probabilities renormalised,
+    `a_j = p_j keep_j / sum_k p_k keep_k` (a softmax over the kept logits).
+    `mask_rule` sets the keep decision:
+
+    - `"relative"`: `keep_j = p_j >= theta_h * max_k p_k`, or
+      `p_j` among the `min_keys` largest (a logit margin of
+      `ln(1 / theta_h)` below the best key). Dense while the scores are
+      flat (at initialisation), sparse as the head sharpens; no row is ever
+      reduced to one key when `min_keys >= 2`.
+    - `"paper"` (the default): `keep_j = p_j > theta_h or p_j = max_k p_k`
+      (the paper's absolute threshold, the most probable key always kept). With
+      `theta_h` well above `1 / S` for `S` keys most rows keep one key:
+      their weight is exactly 1 and they send no gradient to the head's
+      query and key kernels (hard argmax attention over the initial
+      scores).
+    - `"straight_through"`: the `"paper"` forward pass; the backward pass of
+      the dense softmax, `a = p + stop_gradient(a_paper - p)`.
+
+    `mask_warmup_steps > 0` ramps every threshold as
+    `theta_h(t) = theta_h * min(1, t / mask_warmup_steps)`, where `t` counts
+    this layer's training calls (a non-trainable `mask_step` weight, saved
+    with the model). The keep decision carries no gradient; gradients flow
+    through the renormalisation (and, for `"straight_through"`, through the
+    dense softmax). Both softmaxes come from one score tensor and run in
+    float32, also under `mixed_float16`.
+
+    The default (`"paper"`; the ranking presets add a 32-step warm-up) was
+    chosen by the pre-registered comparison of `benchmarks/mask_rules.md`
+    (results in `benchmarks/results/mask_rules.md`); `mask_rule="relative"`
+    matched no mask in quality there but kept most keys. `mask_diagnostics`
+    reports, per head, the kept keys and single-key rows.
 
     The layer is a `keras.layers.MultiHeadAttention` with the same call
     signature and the same weights (`get_weights()` / `set_weights()` are
@@ -86,6 +114,13 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
             mask off. Defaults to `"geometric"`.
         dropout: float in [0, 1). Dropout on the attention weights, as in
             `keras.layers.MultiHeadAttention`. Defaults to `0.0`.
+        mask_rule: `"paper"`, `"relative"` or `"straight_through"`; see
+            above. Defaults to `"paper"`.
+        min_keys: int >= 1. Keys the `"relative"` rule always keeps (the
+            most probable ones). Defaults to `2`.
+        mask_warmup_steps: int >= 0. Training calls over which thresholds
+            ramp up linearly from 0; `0` turns the warm-up off.
+            Defaults to `0`.
         **kwargs: any other `keras.layers.MultiHeadAttention` argument
             (`value_dim`, `use_bias`, `output_shape`, `attention_axes`,
             initializers, regularizers, `seed`, ...) and the base layer
@@ -113,6 +148,10 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
     >>> tokens = keras.random.normal((4, 27, 16))
     >>> layer(tokens, tokens).shape
     (4, 27, 16)
+    >>> layer.mask_diagnostics(tokens)["mean_kept_keys"].shape
+    (2,)
+    >>> relative = keras_adrec.layers.MaskedMultiHeadAttention(
+    ...     num_heads=2, key_dim=8, mask_rule="relative")
 
     References:
         - Ad-Rec: Advanced Feature Interactions to Address Covariate-Shifts
@@ -125,6 +164,9 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
         key_dim,
         mask_thresholds="geometric",
         dropout=0.0,
+        mask_rule=DEFAULT_MASK_RULE,
+        min_keys=DEFAULT_MIN_KEYS,
+        mask_warmup_steps=0,
         **kwargs,
     ):
         if isinstance(num_heads, bool) or not isinstance(num_heads, int):
@@ -141,6 +183,7 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
                 f"`dropout` must be in [0, 1). Received: dropout={dropout}"
             )
         thresholds = self.resolve_mask_thresholds(mask_thresholds, num_heads)
+        self.validate_mask_rule(mask_rule, min_keys, mask_warmup_steps)
         if thresholds is not None and kwargs.get("flash_attention"):
             raise ValueError(
                 "`flash_attention=True` cannot apply the threshold mask. "
@@ -155,6 +198,41 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
             # path: it has no way to apply the threshold mask.
             self._flash_attention = False
         self.mask_thresholds = thresholds
+        self.mask_rule = mask_rule
+        self.min_keys = int(min_keys)
+        self.mask_warmup_steps = int(mask_warmup_steps)
+        self.mask_step = None
+
+    @staticmethod
+    def validate_mask_rule(mask_rule, min_keys, mask_warmup_steps):
+        """Check `mask_rule`, `min_keys` and `mask_warmup_steps`.
+
+        Raises:
+            ValueError: naming the argument and the value.
+        """
+        if mask_rule not in MASK_RULES:
+            raise ValueError(
+                f"`mask_rule` must be one of {', '.join(MASK_RULES)}. "
+                f"Received: mask_rule={mask_rule!r}"
+            )
+        if (
+            isinstance(min_keys, bool)
+            or not isinstance(min_keys, (int, np.integer))
+            or min_keys < 1
+        ):
+            raise ValueError(
+                "`min_keys` must be a positive integer. "
+                f"Received: min_keys={min_keys!r}"
+            )
+        if (
+            isinstance(mask_warmup_steps, bool)
+            or not isinstance(mask_warmup_steps, (int, np.integer))
+            or mask_warmup_steps < 0
+        ):
+            raise ValueError(
+                "`mask_warmup_steps` must be a non-negative integer. "
+                f"Received: mask_warmup_steps={mask_warmup_steps!r}"
+            )
 
     @staticmethod
     def resolve_mask_thresholds(mask_thresholds, num_heads):
@@ -216,6 +294,17 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
                 np.asarray(self.mask_thresholds, dtype="float64"),
                 (self._num_heads,) + (1,) * (2 * num_axes),
             )
+        if self.mask_thresholds is not None and self.mask_warmup_steps > 0:
+            # Training steps seen, for the threshold warm-up. A float32
+            # counter is exact up to 2**24 steps; past the warm-up only
+            # `min(1, t / warmup)` = 1 matters.
+            self.mask_step = self.add_weight(
+                shape=(),
+                initializer="zeros",
+                trainable=False,
+                dtype="float32",
+                name="mask_step",
+            )
 
     def _softmax_axis(self):
         axes = self._key_axes
@@ -230,11 +319,63 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
             )
         return ops.cast(attention_mask, "bool")
 
+    def _thresholds(self, dtype):
+        """Per-head thresholds at the current step, broadcastable to p."""
+        theta = self._threshold_values.astype(dtype)
+        if self.mask_step is None:
+            return theta
+        ramp = ops.minimum(
+            ops.cast(self.mask_step, dtype) / float(self.mask_warmup_steps),
+            1.0,
+        )
+        return ops.convert_to_tensor(theta) * ramp
+
+    def _kth_largest(self, probabilities, k):
+        """The k-th largest probability of each row, keepdims over keys."""
+        num_axes = len(self._key_axes)
+        if num_axes == 1:
+            flat = probabilities
+        else:
+            shape = ops.shape(probabilities)
+            flat = ops.reshape(probabilities, tuple(shape[:-num_axes]) + (-1,))
+        num_keys = flat.shape[-1]
+        if num_keys is not None:
+            k = min(k, num_keys)
+        values, _ = ops.top_k(flat, k, sorted=True)
+        kth = values[..., k - 1 :]
+        for _ in range(num_axes - 1):
+            kth = ops.expand_dims(kth, -1)
+        return kth
+
+    def _keep_mask(self, probabilities):
+        """Boolean keep decision of the rule (no gradient flows through)."""
+        dtype = keras.backend.standardize_dtype(probabilities.dtype)
+        row_max = ops.max(probabilities, axis=self._key_axes, keepdims=True)
+        theta = self._thresholds(dtype)
+        if self.mask_rule == "relative":
+            # keep = p >= theta * max p, or among the `min_keys` largest.
+            cutoff = ops.minimum(
+                theta * row_max,
+                self._kth_largest(probabilities, self.min_keys),
+            )
+            return ops.greater_equal(probabilities, cutoff)
+        if self.mask_step is None:
+            # keep = (p > theta) | (p == max p), as one comparison:
+            # p >= min(next float above theta, max p).
+            above_theta = np.nextafter(theta, np.asarray(np.inf, dtype))
+            cutoff = ops.minimum(ops.convert_to_tensor(above_theta), row_max)
+            return ops.greater_equal(probabilities, cutoff)
+        return ops.logical_or(
+            ops.greater(probabilities, theta),
+            ops.greater_equal(probabilities, row_max),
+        )
+
     def _threshold_softmax(self, scores, attention_mask=None):
         """First softmax, keep mask and renormalised weights, in float32.
 
-        Returns `(probabilities, masked_probabilities)`, float32 (float64
-        when the scores are float64).
+        Returns `(probabilities, weights, keep)`: float32 (float64 when the
+        scores are float64) probabilities and weights, and the boolean keep
+        mask, each of the scores' shape.
         """
         axis = self._softmax_axis()
         scores = _at_least_float32(scores)
@@ -244,16 +385,9 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
             )
             scores = ops.where(attention_mask, scores, _PADDING_FILL)
         probabilities = ops.softmax(scores, axis=axis)
-        # keep = (p > theta) | (p == max p), as one comparison:
-        # p >= min(next float above theta, max p).
-        dtype = keras.backend.standardize_dtype(probabilities.dtype)
-        theta = self._threshold_values.astype(dtype)
-        above_theta = np.nextafter(theta, np.asarray(np.inf, dtype))
-        row_max = ops.max(probabilities, axis=self._key_axes, keepdims=True)
-        cutoff = ops.minimum(ops.convert_to_tensor(above_theta), row_max)
         # Comparisons carry no gradient: the keep decision is a constant for
         # backpropagation, and gradients flow through `kept / total` only.
-        keep = ops.greater_equal(probabilities, cutoff)
+        keep = self._keep_mask(probabilities)
         if attention_mask is not None:
             keep = ops.logical_and(keep, attention_mask)
         kept = ops.where(keep, probabilities, 0.0)
@@ -261,7 +395,14 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
         if attention_mask is not None:
             # A row whose keys are all padding keeps nothing: weights 0.
             total = ops.maximum(total, 1e-30)
-        return probabilities, kept / total
+        weights = kept / total
+        if self.mask_rule == "straight_through":
+            # Forward: the paper's weights. Backward: the dense softmax's.
+            dense = probabilities
+            if attention_mask is not None:
+                dense = ops.where(attention_mask, probabilities, 0.0)
+            weights = dense + ops.stop_gradient(weights - dense)
+        return probabilities, weights, keep
 
     def _attention_scores(self, query, key):
         # Float16 logits overflow for large inputs; compute them in float32.
@@ -303,7 +444,10 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
                 )
             )
         scores = self._attention_scores(query, key)
-        _, weights = self._threshold_softmax(scores, attention_mask)
+        _, weights, _ = self._threshold_softmax(scores, attention_mask)
+        if training and self.mask_step is not None:
+            # The step that used threshold theta * min(1, t / warmup) is t.
+            self.mask_step.assign_add(1.0)
         weights = ops.cast(weights, value.dtype)
         if training and self._dropout > 0.0:
             dropped = stateless_dropout(
@@ -346,12 +490,113 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
                 scores = ops.where(attention_mask, scores, _PADDING_FILL)
             probabilities = ops.softmax(scores, axis=self._softmax_axis())
             return {"unmasked": probabilities, "masked": probabilities}
-        probabilities, weights = self._threshold_softmax(scores, attention_mask)
+        probabilities, weights, _ = self._threshold_softmax(
+            scores, attention_mask
+        )
         return {"unmasked": probabilities, "masked": weights}
+
+    def mask_diagnostics(
+        self, query, value=None, key=None, attention_mask=None
+    ):
+        """Per-head statistics of the keep mask, to see whether heads learn.
+
+        A head whose query rows keep a single key is hard attention: its
+        weight is exactly 1 and, under the `"paper"` rule, such a row sends
+        no gradient to the head's query and key kernels. Pair with
+        `head_gradient_norms` for the gradients.
+
+        Args:
+            query: tensor of shape `(B, T, dim)`.
+            value: tensor of shape `(B, S, dim)`; `query` if omitted.
+            key: optional tensor of shape `(B, S, dim)`; `value` if omitted.
+            attention_mask: optional boolean tensor of shape `(B, T, S)`.
+
+        Returns:
+            A dict of float64 numpy arrays of shape `(num_heads,)`:
+            `"mean_kept_keys"` (kept keys per query row, averaged over rows
+            and samples), `"single_key_fraction"` (fraction of query rows
+            that keep exactly one key) and `"thresholds"` (the thresholds
+            in use at the current step; all zero without a mask, where every
+            valid key is kept).
+        """
+        value = query if value is None else value
+        key = value if key is None else key
+        query = ops.convert_to_tensor(query, dtype=self.compute_dtype)
+        value = ops.convert_to_tensor(value, dtype=self.compute_dtype)
+        key = ops.convert_to_tensor(key, dtype=self.compute_dtype)
+        if not self.built:
+            self.build(query.shape, value.shape, key.shape)
+        scores = self._attention_scores(
+            self._query_dense(query), self._key_dense(key)
+        )
+        if self.mask_thresholds is None:
+            keep = ops.ones_like(scores, dtype="bool")
+            if attention_mask is not None:
+                keep = ops.logical_and(
+                    keep,
+                    self._expand_attention_mask(
+                        attention_mask, len(scores.shape)
+                    ),
+                )
+            thresholds = np.zeros(self._num_heads)
+        else:
+            _, _, keep = self._threshold_softmax(scores, attention_mask)
+            thresholds = np.ravel(
+                ops.convert_to_numpy(self._thresholds("float64"))
+            )
+        counts = ops.convert_to_numpy(
+            ops.sum(ops.cast(keep, "int32"), axis=self._key_axes)
+        )
+        # counts: (B, <batch dims>, H, <query axes>) -> (H, rows).
+        head_axis = counts.ndim - len(self._attention_axes) - 1
+        counts = np.moveaxis(counts, head_axis, 0).reshape(self._num_heads, -1)
+        return {
+            "mean_kept_keys": counts.mean(axis=1).astype("float64"),
+            "single_key_fraction": (counts == 1).mean(axis=1).astype("float64"),
+            "thresholds": np.asarray(thresholds, "float64"),
+        }
+
+    def head_gradient_norms(self, gradients):
+        """Per-head L2 norms of query and key kernel gradients.
+
+        Args:
+            gradients: a dict mapping this layer's variables (or their
+                `path`s) to gradients, e.g.
+                `dict(zip([v.path for v in vars], tape.gradient(loss, vars)))`;
+                must hold the query and key kernels.
+
+        Returns:
+            A dict with `"query_kernel"` and `"key_kernel"`, float64 numpy
+            arrays of shape `(num_heads,)`: the norm of the gradient's slice
+            `[:, h, :]` (the kernels have shape `(dim, num_heads, key_dim)`).
+            A missing gradient (`None`) counts as zero.
+        """
+        by_path = {
+            getattr(variable, "path", variable): grad
+            for variable, grad in gradients.items()
+        }
+        result = {}
+        for name, dense in (
+            ("query_kernel", self._query_dense),
+            ("key_kernel", self._key_dense),
+        ):
+            kernel = dense.kernel
+            grad = by_path.get(kernel.path)
+            if grad is None:
+                result[name] = np.zeros(self._num_heads)
+                continue
+            grad = np.asarray(ops.convert_to_numpy(grad), "float64")
+            head_axis = grad.ndim - 2
+            grad = np.moveaxis(grad, head_axis, 0).reshape(self._num_heads, -1)
+            result[name] = np.sqrt((grad**2).sum(axis=1))
+        return result
 
     def get_config(self):
         config = super().get_config()
         config["mask_thresholds"] = (
             None if self.mask_thresholds is None else list(self.mask_thresholds)
         )
+        config["mask_rule"] = self.mask_rule
+        config["min_keys"] = self.min_keys
+        config["mask_warmup_steps"] = self.mask_warmup_steps
         return config

@@ -5,6 +5,12 @@ from keras import ops
 
 from keras_adrec.api_export import keras_adrec_export
 from keras_adrec.layers.attention.masked_multi_head_attention import (
+    DEFAULT_MASK_RULE,
+)
+from keras_adrec.layers.attention.masked_multi_head_attention import (
+    DEFAULT_MIN_KEYS,
+)
+from keras_adrec.layers.attention.masked_multi_head_attention import (
     MaskedMultiHeadAttention,
 )
 from keras_adrec.layers.attention.masked_multi_head_attention import (
@@ -70,6 +76,16 @@ class AdRecBlock(keras.layers.Layer):
             Defaults to `"glorot_uniform"`.
         bias_initializer: initializer of every bias. Defaults to `"zeros"`.
         seed: int or `None`. Seed of the dropout masks. Defaults to `None`.
+        mask_rule: `"paper"` (keep `p > theta_h` and the argmax),
+            `"relative"` (keep `p >= theta_h * max p`, at least `min_keys`
+            keys) or `"straight_through"` (the paper's forward pass, the
+            dense softmax's gradient); see
+            `keras_adrec.layers.MaskedMultiHeadAttention`.
+            Defaults to `"paper"`.
+        min_keys: int. Keys the `"relative"` rule always keeps.
+            Defaults to `2`.
+        mask_warmup_steps: int. Training steps over which thresholds ramp
+            up linearly from 0; `0` turns the warm-up off. Defaults to `0`.
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -105,6 +121,9 @@ class AdRecBlock(keras.layers.Layer):
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
         seed=None,
+        mask_rule=DEFAULT_MASK_RULE,
+        min_keys=DEFAULT_MIN_KEYS,
+        mask_warmup_steps=0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -132,6 +151,12 @@ class AdRecBlock(keras.layers.Layer):
         self.mask_thresholds = MaskedMultiHeadAttention.resolve_mask_thresholds(
             mask_thresholds, num_heads
         )
+        MaskedMultiHeadAttention.validate_mask_rule(
+            mask_rule, min_keys, mask_warmup_steps
+        )
+        self.mask_rule = mask_rule
+        self.min_keys = int(min_keys)
+        self.mask_warmup_steps = int(mask_warmup_steps)
         self.dropout = dropout
         self.norm_first = norm_first
         self.use_layer_norm = use_layer_norm
@@ -180,6 +205,9 @@ class AdRecBlock(keras.layers.Layer):
             num_heads=self.num_heads,
             key_dim=dim // self.num_heads,
             mask_thresholds=self.mask_thresholds,
+            mask_rule=self.mask_rule,
+            min_keys=self.min_keys,
+            mask_warmup_steps=self.mask_warmup_steps,
             dropout=self.attention_dropout,
             kernel_initializer=self._initializer(self.kernel_initializer),
             bias_initializer=self._initializer(self.bias_initializer),
@@ -266,6 +294,27 @@ class AdRecBlock(keras.layers.Layer):
             h, h, attention_mask=attention_mask
         )
 
+    def mask_diagnostics(self, inputs, attention_mask=None):
+        """Per-head keep statistics of this block's attention.
+
+        Args:
+            inputs: tensor of shape `(B, S, dim)`, as passed to the block.
+            attention_mask: optional boolean tensor of shape `(B, S, S)`.
+
+        Returns:
+            The dict of
+            `keras_adrec.layers.MaskedMultiHeadAttention.mask_diagnostics`.
+        """
+        inputs = ops.convert_to_tensor(inputs, dtype=self.compute_dtype)
+        if not self.built:
+            self.build(inputs.shape)
+        h = inputs
+        if self.norm_first and self.use_layer_norm:
+            h = self.attention_norm(h)
+        return self.attention_layer.mask_diagnostics(
+            h, h, attention_mask=attention_mask
+        )
+
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
@@ -293,6 +342,9 @@ class AdRecBlock(keras.layers.Layer):
                     self.bias_initializer
                 ),
                 "seed": self.seed,
+                "mask_rule": self.mask_rule,
+                "min_keys": self.min_keys,
+                "mask_warmup_steps": self.mask_warmup_steps,
             }
         )
         return config

@@ -4,6 +4,12 @@ import keras
 from keras import ops
 
 from keras_adrec.api_export import keras_adrec_export
+from keras_adrec.layers.attention.masked_multi_head_attention import (
+    DEFAULT_MASK_RULE,
+)
+from keras_adrec.layers.attention.masked_multi_head_attention import (
+    DEFAULT_MIN_KEYS,
+)
 from keras_adrec.layers.blocks.adrec_block import AdRecBlock
 
 
@@ -39,6 +45,16 @@ class AdRecInteraction(keras.layers.Layer):
             embedding. Defaults to `"glorot_uniform"`.
         seed: int or `None`. Seed of the dropout masks; block `i` uses
             `seed + i`. Defaults to `None`.
+        mask_rule: `"paper"` (keep `p > theta_h` and the argmax),
+            `"relative"` (keep `p >= theta_h * max p`, at least `min_keys`
+            keys) or `"straight_through"` (the paper's forward pass, the
+            dense softmax's gradient); see
+            `keras_adrec.layers.MaskedMultiHeadAttention`.
+            Defaults to `"paper"`.
+        min_keys: int. Keys the `"relative"` rule always keeps.
+            Defaults to `2`.
+        mask_warmup_steps: int. Training steps over which thresholds ramp
+            up linearly from 0; `0` turns the warm-up off. Defaults to `0`.
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -78,6 +94,9 @@ class AdRecInteraction(keras.layers.Layer):
         layer_norm_epsilon=1e-5,
         kernel_initializer="glorot_uniform",
         seed=None,
+        mask_rule=DEFAULT_MASK_RULE,
+        min_keys=DEFAULT_MIN_KEYS,
+        mask_warmup_steps=0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -122,12 +141,18 @@ class AdRecInteraction(keras.layers.Layer):
                 layer_norm_epsilon=layer_norm_epsilon,
                 kernel_initializer=kernel_initializer,
                 seed=None if seed is None else seed + index,
+                mask_rule=mask_rule,
+                min_keys=min_keys,
+                mask_warmup_steps=mask_warmup_steps,
                 name=f"block_{index}",
                 dtype=self.dtype_policy,
             )
             for index in range(num_layers)
         ]
         self.mask_thresholds = self.blocks[0].mask_thresholds
+        self.mask_rule = self.blocks[0].mask_rule
+        self.min_keys = self.blocks[0].min_keys
+        self.mask_warmup_steps = self.blocks[0].mask_warmup_steps
         self.position_embedding = None
 
     def _sequence_shape(self, input_shape):
@@ -214,6 +239,30 @@ class AdRecInteraction(keras.layers.Layer):
             z = block(z, training=False)
         return maps
 
+    def mask_diagnostics(self, inputs):
+        """Per-block, per-head keep statistics, in inference mode.
+
+        Args:
+            inputs: as in `call`.
+
+        Returns:
+            A list with one dict per block, as returned by
+            `keras_adrec.layers.MaskedMultiHeadAttention.mask_diagnostics`:
+            `"mean_kept_keys"`, `"single_key_fraction"` and `"thresholds"`,
+            each a numpy array of shape `(num_heads,)`.
+        """
+        if not self.built:
+            if isinstance(inputs, (list, tuple)):
+                self.build([tuple(x.shape) for x in inputs])
+            else:
+                self.build(tuple(inputs.shape))
+        z = self._tokens(inputs)
+        result = []
+        for block in self.blocks:
+            result.append(block.mask_diagnostics(z))
+            z = block(z, training=False)
+        return result
+
     def compute_output_shape(self, input_shape):
         batch, num_tokens, dim = self._sequence_shape(input_shape)
         return (batch, num_tokens * dim)
@@ -241,6 +290,9 @@ class AdRecInteraction(keras.layers.Layer):
                     self.kernel_initializer
                 ),
                 "seed": self.seed,
+                "mask_rule": self.mask_rule,
+                "min_keys": self.min_keys,
+                "mask_warmup_steps": self.mask_warmup_steps,
             }
         )
         return config

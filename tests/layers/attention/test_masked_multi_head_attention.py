@@ -77,6 +77,8 @@ def built_layer(num_heads=2, key_dim=4, dim=8, seq=6, **kwargs):
     kwargs.setdefault(
         "bias_initializer", keras.initializers.RandomNormal(0, 0.5)
     )
+    # The tests written against `numpy_attention` test the paper's rule.
+    kwargs.setdefault("mask_rule", "paper")
     layer = MaskedMultiHeadAttention(num_heads, key_dim, **kwargs)
     layer.build((None, seq, dim), (None, seq, dim))
     return layer
@@ -177,7 +179,9 @@ def test_weights_interchangeable_with_keras_mha():
         2, 4, kernel_initializer=keras.initializers.RandomNormal(0, 0.5)
     )
     reference(x, x)
-    layer = MaskedMultiHeadAttention(2, 4, mask_thresholds=[0.1, 0.05])
+    layer = MaskedMultiHeadAttention(
+        2, 4, mask_thresholds=[0.1, 0.05], mask_rule="paper"
+    )
     layer(x, x)
     assert [w.shape for w in layer.get_weights()] == [
         w.shape for w in reference.get_weights()
@@ -294,7 +298,11 @@ def test_attention_axes(attention_axes):
     thresholds = [0.1, 0.02]
     x = random_tokens((2, 3, 4, 8), seed=25)
     layer = MaskedMultiHeadAttention(
-        2, 4, mask_thresholds=thresholds, attention_axes=attention_axes
+        2,
+        4,
+        mask_thresholds=thresholds,
+        attention_axes=attention_axes,
+        mask_rule="paper",
     )
     output, scores = layer(x, x, return_attention_scores=True)
     tokens = (
@@ -426,6 +434,7 @@ def test_mask_applied_at_inference_in_a_model():
         2,
         4,
         mask_thresholds=thresholds,
+        mask_rule="paper",
         kernel_initializer=keras.initializers.RandomNormal(0, 0.5),
     )
     inputs = keras.Input((6, 8))
@@ -533,3 +542,384 @@ def test_keras_save_load(tmp_path):
     reloaded = assert_keras_save_load(model, x, tmp_path)
     assert reloaded.layers[-1].mask_thresholds == [0.2, 0.05]
     assert isinstance(reloaded.layers[-1], MaskedMultiHeadAttention)
+
+
+# ----------------------------------------------------------------------
+# Mask rules, warm-up and diagnostics (issue 13)
+
+
+def numpy_rule_attention(
+    query, value, weights, thresholds, rule, min_keys=2, attention_mask=None
+):
+    """The layer's forward pass for `rule`, in float64 numpy.
+
+    paper: keep = (p > theta) | (p == max p).
+    straight_through: the paper's keep (its forward pass is the paper's).
+    relative: keep = (p >= theta * max p) | (p >= k-th largest p),
+    k = min_keys. Weights: a = p keep / sum(p keep).
+    Returns `(output, p, a, keep)`.
+    """
+    wq, bq, wk, bk, wv, bv, wo, bo = [np.float64(w) for w in weights]
+    query = np.float64(query)
+    value = np.float64(value)
+    key_dim = wq.shape[-1]
+    q = np.einsum("btd,dhk->bthk", query, wq) + bq
+    k = np.einsum("bsd,dhk->bshk", value, wk) + bk
+    v = np.einsum("bsd,dhk->bshk", value, wv) + bv
+    scores = np.einsum("bthk,bshk->bhts", q, k) / np.sqrt(key_dim)
+    valid = np.ones(scores.shape, bool)
+    if attention_mask is not None:
+        valid = np.broadcast_to(
+            np.asarray(attention_mask, bool)[:, None], scores.shape
+        )
+    scores = np.where(valid, scores, -np.inf)
+    exp = np.exp(scores - scores.max(-1, keepdims=True))
+    p = exp / exp.sum(-1, keepdims=True)
+    theta = np.asarray(thresholds, np.float64)[None, :, None, None]
+    row_max = p.max(-1, keepdims=True)
+    if rule == "relative":
+        kth = -np.sort(-p, axis=-1)[..., min(min_keys, p.shape[-1]) - 1]
+        keep = (p >= theta * row_max) | (p >= kth[..., None])
+    else:
+        keep = (p > theta) | (p == row_max)
+    keep &= valid
+    a = p * keep / (p * keep).sum(-1, keepdims=True)
+    heads = np.einsum("bhts,bshk->bthk", a, v)
+    output = np.einsum("bthk,hkd->btd", heads, wo) + bo
+    return output, p, a, keep
+
+
+def assert_away_from_relative_cutoff(p, thresholds, margin=1e-6):
+    """No p lies near theta * max p, so float32 and float64 agree."""
+    theta = np.asarray(thresholds)[None, :, None, None]
+    distance = np.abs(p - theta * p.max(-1, keepdims=True))
+    assert np.min(distance) > margin, "pick another seed"
+
+
+@pytest.mark.parametrize(
+    "thresholds, min_keys",
+    [([0.1, 0.01], 2), ([0.5, 0.2], 1), ([0.9, 0.3], 3), ([0.6, 0.6], 6)],
+)
+@pytest.mark.parametrize("training", [False, True])
+def test_relative_rule_matches_numpy(thresholds, min_keys, training):
+    layer = built_layer(
+        mask_thresholds=thresholds, mask_rule="relative", min_keys=min_keys
+    )
+    x = random_tokens((3, 6, 8), seed=31, scale=2.0)
+    expected, p, a, keep = numpy_rule_attention(
+        x, x, layer.get_weights(), thresholds, "relative", min_keys
+    )
+    assert_away_from_relative_cutoff(p, thresholds)
+    # Real sparsity and the floor are both exercised.
+    assert keep.sum(-1).min() >= min(min_keys, 6)
+    if min_keys < 6:
+        assert keep.sum(-1).min() < 6
+    output, scores = layer(
+        x, x, return_attention_scores=True, training=training
+    )
+    assert_allclose(scores, a, atol=1e-5)
+    assert_allclose(output, expected, atol=1e-4, rtol=1e-4)
+    # The fused inference path (no scores requested) is masked too.
+    assert_allclose(layer(x, x, training=training), expected, atol=1e-4)
+
+
+def test_relative_rule_is_dense_for_flat_scores():
+    # Equal scores: p = 1/S everywhere, and p >= theta * max p keeps all.
+    layer = built_layer(
+        mask_thresholds=[0.9, 0.5],
+        mask_rule="relative",
+        kernel_initializer="zeros",
+        bias_initializer="zeros",
+    )
+    x = random_tokens((2, 6, 8), seed=32)
+    _, scores = layer(x, x, return_attention_scores=True)
+    assert_allclose(scores, np.full((2, 2, 6, 6), 1 / 6), atol=1e-6)
+
+
+def test_relative_rule_with_padding_mask():
+    thresholds = [0.3, 0.05]
+    layer = built_layer(
+        mask_thresholds=thresholds, mask_rule="relative", min_keys=3
+    )
+    x = random_tokens((2, 6, 8), seed=33, scale=2.0)
+    mask = np.ones((2, 6, 6), bool)
+    mask[0, :, 4:] = False
+    mask[1, :, 1:] = False  # one valid key: fewer than min_keys
+    expected, p, a, _ = numpy_rule_attention(
+        x, x, layer.get_weights(), thresholds, "relative", 3, mask
+    )
+    output, scores = layer(
+        x, x, attention_mask=mask, return_attention_scores=True
+    )
+    assert_allclose(scores, a, atol=1e-5)
+    assert np.all(np.asarray(scores)[:, :, :, :][~np.broadcast_to(
+        mask[:, None], a.shape)] == 0)  # fmt: skip
+    assert_allclose(output, expected, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("attention_axes", [(1,), (1, 2)])
+def test_relative_rule_attention_axes(attention_axes):
+    layer = MaskedMultiHeadAttention(
+        2,
+        4,
+        mask_thresholds=[0.3, 0.05],
+        mask_rule="relative",
+        min_keys=3,
+        attention_axes=attention_axes,
+        kernel_initializer=keras.initializers.RandomNormal(0, 0.5),
+    )
+    x = random_tokens((2, 3, 4, 8), seed=34, scale=2.0)
+    _, scores = layer(x, x, return_attention_scores=True)
+    scores = np.asarray(scores)
+    axes = tuple(range(scores.ndim - len(attention_axes), scores.ndim))
+    kept = (scores > 0).sum(axis=axes)
+    assert np.allclose(scores.sum(axis=axes), 1.0, atol=1e-5)
+    assert kept.min() >= 3
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_straight_through_forward_is_the_paper_rule(training):
+    thresholds = [0.1, 0.02]
+    paper = built_layer(mask_thresholds=thresholds, mask_rule="paper")
+    straight = built_layer(
+        mask_thresholds=thresholds, mask_rule="straight_through"
+    )
+    straight.set_weights(paper.get_weights())
+    x = random_tokens((3, 6, 8), seed=35)
+    expected, p, a, _ = numpy_rule_attention(
+        x, x, paper.get_weights(), thresholds, "straight_through"
+    )
+    assert_away_from_thresholds(p, thresholds)
+    output, scores = straight(
+        x, x, return_attention_scores=True, training=training
+    )
+    assert_allclose(scores, a, atol=1e-5)
+    assert_allclose(output, expected, atol=1e-4, rtol=1e-4)
+    assert_allclose(straight(x, x), paper(x, x), atol=1e-6)
+
+
+def _kernel_gradients(layer, x, weights_of_scores):
+    """Gradients of sum(a * R) w.r.t. the query and key kernels."""
+    with tf.GradientTape() as tape:
+        _, scores = layer(x, x, return_attention_scores=True)
+        loss = tf.reduce_sum(scores * weights_of_scores)
+    variables = [layer.query_dense.kernel, layer.key_dense.kernel]
+    return [np.asarray(g) for g in tape.gradient(loss, variables)]
+
+
+def test_straight_through_backward_is_the_dense_softmax():
+    thresholds = [0.1, 0.02]
+    straight = built_layer(
+        mask_thresholds=thresholds, mask_rule="straight_through"
+    )
+    dense = built_layer(mask_thresholds=None)
+    dense.set_weights(straight.get_weights())
+    x = tf.constant(random_tokens((3, 6, 8), seed=36))
+    r = tf.constant(random_tokens((3, 2, 6, 6), seed=37))
+    for actual, expected in zip(
+        _kernel_gradients(straight, x, r), _kernel_gradients(dense, x, r)
+    ):
+        assert np.abs(expected).max() > 1e-3
+        assert_allclose(actual, expected, atol=1e-6, rtol=1e-5)
+
+
+def test_single_key_rows_send_no_query_key_gradient():
+    """The mechanism of issue 13 under the paper rule.
+
+    Theta 0.5 on head 0: at most one p exceeds it and the argmax is kept,
+    so every query row keeps exactly one key and its weight is
+    `p_j / p_j = 1` whatever the scores: head 0's query and key kernels
+    get no gradient (up to float rounding), while head 1 (theta 0) and the
+    value kernel of head 0 do. The straight-through rule, with the same
+    forward pass, gives head 0 a gradient.
+    """
+    thresholds = [0.5, 0.0]
+    x = tf.constant(random_tokens((4, 6, 8), seed=38))
+    target = tf.constant(random_tokens((4, 6, 8), seed=39))
+    norms = {}
+    for rule in ("paper", "straight_through"):
+        keras.utils.set_random_seed(7)
+        layer = built_layer(mask_thresholds=thresholds, mask_rule=rule)
+        diagnostics = layer.mask_diagnostics(x)
+        assert diagnostics["single_key_fraction"][0] == 1.0
+        assert diagnostics["mean_kept_keys"][0] == 1.0
+        assert diagnostics["mean_kept_keys"][1] == 6.0
+        variables = layer.trainable_variables
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(x, x) * target)
+        gradients = dict(
+            zip([v.path for v in variables], tape.gradient(loss, variables))
+        )
+        norms[rule] = layer.head_gradient_norms(gradients)
+        value_grad = np.asarray(gradients[layer.value_dense.kernel.path])
+        assert np.abs(value_grad[:, 0, :]).max() > 1e-2
+    for name in ("query_kernel", "key_kernel"):
+        paper, straight = norms["paper"][name], norms["straight_through"][name]
+        assert paper[1] > 1e-2 and straight[0] > 1e-2
+        assert paper[0] <= 1e-6 * straight[0]
+
+
+def test_mask_diagnostics_match_numpy():
+    thresholds = [0.3, 0.05]
+    for rule in ("paper", "relative"):
+        layer = built_layer(mask_thresholds=thresholds, mask_rule=rule)
+        x = random_tokens((3, 6, 8), seed=40, scale=2.0)
+        _, _, _, keep = numpy_rule_attention(
+            x, x, layer.get_weights(), thresholds, rule
+        )
+        counts = keep.sum(-1)  # (B, H, T)
+        report = layer.mask_diagnostics(x)
+        assert_allclose(report["mean_kept_keys"], counts.mean(axis=(0, 2)))
+        assert_allclose(
+            report["single_key_fraction"], (counts == 1).mean(axis=(0, 2))
+        )
+        assert_allclose(report["thresholds"], thresholds)
+    plain = built_layer(mask_thresholds=None)
+    report = plain.mask_diagnostics(x)
+    assert_allclose(report["mean_kept_keys"], [6.0, 6.0])
+    assert_allclose(report["single_key_fraction"], [0.0, 0.0])
+
+
+def test_head_gradient_norms_slice_heads():
+    layer = built_layer()
+    gq = np.random.default_rng(0).normal(size=(8, 2, 4))
+    report = layer.head_gradient_norms(
+        {layer.query_dense.kernel.path: gq, layer.key_dense.kernel.path: None}
+    )
+    assert_allclose(report["query_kernel"], np.sqrt((gq**2).sum(axis=(0, 2))))
+    assert_allclose(report["key_kernel"], [0.0, 0.0])
+
+
+@pytest.mark.parametrize("rule", ["paper", "relative", "straight_through"])
+def test_threshold_warmup(rule):
+    thresholds = [0.3, 0.1]
+    layer = built_layer(
+        mask_thresholds=thresholds, mask_rule=rule, mask_warmup_steps=4
+    )
+    assert float(layer.mask_step) == 0.0
+    x = random_tokens((3, 6, 8), seed=41, scale=2.0)
+    weights = [w for w in layer.get_weights() if w.ndim > 0]
+    for step in range(6):
+        scale = min(1.0, step / 4)
+        theta = [t * scale for t in thresholds]
+        expected, p, a, _ = numpy_rule_attention(x, x, weights, theta, rule)
+        # Inference calls read the schedule and do not advance it.
+        _, scores = layer(x, x, return_attention_scores=True)
+        assert_allclose(scores, a, atol=1e-5)
+        assert float(layer.mask_step) == step
+        output = layer(x, x, training=True)
+        assert_allclose(output, expected, atol=1e-4, rtol=1e-4)
+        assert float(layer.mask_step) == step + 1
+    # At step 0 the thresholds are 0: every key is kept.
+    fresh = built_layer(
+        mask_thresholds=thresholds, mask_rule=rule, mask_warmup_steps=4
+    )
+    assert_allclose(fresh.mask_diagnostics(x)["mean_kept_keys"], [6.0, 6.0])
+
+
+def test_warmup_counter_advances_under_xla_fit():
+    layer = MaskedMultiHeadAttention(
+        2, 4, mask_thresholds=[0.1, 0.01], mask_warmup_steps=10
+    )
+    inputs = keras.Input((6, 8))
+    outputs = keras.layers.GlobalAveragePooling1D()(layer(inputs, inputs))
+    model = keras.Model(inputs, keras.layers.Dense(1)(outputs))
+    model.compile("sgd", "mse", jit_compile=True)
+    x = random_tokens((12, 6, 8), seed=42)
+    model.fit(x, np.zeros((12, 1)), batch_size=4, epochs=1, verbose=0)
+    assert float(layer.mask_step) == 3.0
+    assert not layer.mask_step.trainable
+    model.predict(x, verbose=0)
+    assert float(layer.mask_step) == 3.0
+
+
+def test_no_step_counter_without_warmup():
+    # Weights stay interchangeable with keras MHA when warm-up is off.
+    layer = built_layer(mask_rule="relative")
+    assert layer.mask_step is None
+    assert len(layer.weights) == 8
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(mask_rule="sparsemax"), "mask_rule"),
+        (dict(mask_rule=None), "mask_rule"),
+        (dict(min_keys=0), "min_keys"),
+        (dict(min_keys=2.0), "min_keys"),
+        (dict(mask_warmup_steps=-1), "mask_warmup_steps"),
+        (dict(mask_warmup_steps=1.5), "mask_warmup_steps"),
+    ],
+)
+def test_invalid_rule_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        MaskedMultiHeadAttention(2, 4, **kwargs)
+
+
+@pytest.mark.parametrize("rule", ["paper", "straight_through", "relative"])
+def test_rule_config_round_trip(rule):
+    layer = MaskedMultiHeadAttention(
+        2, 4, mask_rule=rule, min_keys=3, mask_warmup_steps=7
+    )
+    clone = assert_config_round_trip(layer)
+    assert clone.mask_rule == rule
+    assert clone.min_keys == 3
+    assert clone.mask_warmup_steps == 7
+
+
+def test_rule_keras_save_load(tmp_path):
+    inputs = keras.Input((6, 8))
+    layer = MaskedMultiHeadAttention(
+        2,
+        4,
+        mask_thresholds=[0.3, 0.05],
+        mask_rule="relative",
+        min_keys=3,
+        mask_warmup_steps=8,
+        kernel_initializer=keras.initializers.RandomNormal(0, 0.5),
+    )
+    model = keras.Model(inputs, layer(inputs, inputs))
+    x = random_tokens((3, 6, 8), seed=43, scale=2.0)
+    layer.mask_step.assign(5.0)  # mid warm-up: thresholds at 5/8
+    reloaded = assert_keras_save_load(model, x, tmp_path)
+    restored = reloaded.layers[-1]
+    assert restored.mask_rule == "relative"
+    assert restored.min_keys == 3
+    assert restored.mask_warmup_steps == 8
+    assert float(restored.mask_step) == 5.0
+
+
+@pytest.mark.parametrize("rule", ["relative", "straight_through"])
+def test_rules_xla_match_eager(rule):
+    layer = built_layer(
+        mask_thresholds=[0.3, 0.05], mask_rule=rule, mask_warmup_steps=3
+    )
+    layer.mask_step.assign(2.0)
+    x = tf.constant(random_tokens((3, 6, 8), seed=44, scale=2.0))
+    compiled = tf.function(
+        lambda t: layer(t, t, return_attention_scores=True), jit_compile=True
+    )
+    for actual, expected in zip(
+        compiled(x), layer(x, x, return_attention_scores=True)
+    ):
+        assert_allclose(actual, expected, atol=1e-5)
+
+
+def test_default_rule_and_preset_warmup():
+    from keras_adrec.models import get_preset
+    from keras_adrec.models.sequential_presets import SEQUENCE_LAYER_BY_PRESET
+
+    layer = MaskedMultiHeadAttention(2, 4)
+    assert (layer.mask_rule, layer.min_keys, layer.mask_warmup_steps) == (
+        "paper",
+        2,
+        0,
+    )
+    for name in ["rm1", "rm2", "rm3"]:
+        fields = get_preset(name)
+        assert fields["mask_rule"] == "paper", name
+        assert fields["mask_warmup_steps"] == 32, name
+    for name in sorted(SEQUENCE_LAYER_BY_PRESET):
+        assert get_preset(name)["mask_warmup_steps"] == 0, name
+    # The other rules are one argument away.
+    assert get_preset("rm1", mask_rule="relative")["mask_rule"] == "relative"

@@ -9,10 +9,16 @@ import tensorflow as tf
 
 from keras_adrec.layers import AdRecBlock
 from tests.layers.attention.test_masked_multi_head_attention import (
+    assert_away_from_relative_cutoff,
+)
+from tests.layers.attention.test_masked_multi_head_attention import (
     assert_away_from_thresholds,
 )
 from tests.layers.attention.test_masked_multi_head_attention import (
     numpy_attention,
+)
+from tests.layers.attention.test_masked_multi_head_attention import (
+    numpy_rule_attention,
 )
 from tests.test_case import assert_allclose
 from tests.test_case import assert_config_round_trip
@@ -43,6 +49,8 @@ def numpy_block(
     activation="relu",
     epsilon=1e-5,
     attention_mask=None,
+    rule="paper",
+    min_keys=2,
 ):
     """One Ad-Rec layer (paper eq. 6-7, or the post-LN variant) in numpy.
 
@@ -59,9 +67,15 @@ def numpy_block(
         return act(h @ w1 + b1) @ w2 + b2
 
     def attend(h):
-        return numpy_attention(
-            h, h, attention_weights, thresholds, attention_mask
+        if thresholds is None or rule != "relative":
+            # The straight-through forward pass is the paper's.
+            return numpy_attention(
+                h, h, attention_weights, thresholds, attention_mask
+            )
+        out, p, a, _ = numpy_rule_attention(
+            h, h, attention_weights, thresholds, rule, min_keys, attention_mask
         )
+        return out, p, a
 
     if norm_weights is None:
         out, p, a = attend(x)
@@ -121,6 +135,8 @@ def reference_for(block, x, **kwargs):
         norm_first=block.norm_first,
         activation=keras.activations.serialize(block.activation),
         epsilon=block.layer_norm_epsilon,
+        rule=block.mask_rule,
+        min_keys=block.min_keys,
         **kwargs,
     )
 
@@ -151,6 +167,7 @@ def test_matches_numpy_reference(norm_first, use_layer_norm, thresholds):
         norm_first=norm_first,
         use_layer_norm=use_layer_norm,
         dropout=0.1,
+        mask_rule="paper",
     )
     block.build((None, 6, 8))
     randomize_weights(block)
@@ -169,6 +186,7 @@ def test_gelu_and_three_heads():
         ffn_dim=10,
         activation="gelu",
         mask_thresholds=[0.3, 0.1, 0],
+        mask_rule="paper",
     )
     block.build((None, 5, 9))
     randomize_weights(block, seed=2)
@@ -179,7 +197,9 @@ def test_gelu_and_three_heads():
 
 
 def test_padding_attention_mask():
-    block = AdRecBlock(num_heads=2, ffn_dim=12, mask_thresholds=[0.1, 0.05])
+    block = AdRecBlock(
+        num_heads=2, ffn_dim=12, mask_thresholds=[0.1, 0.05], mask_rule="paper"
+    )
     block.build((None, 6, 8))
     randomize_weights(block, seed=4)
     x = random_tokens((3, 6, 8), seed=5)
@@ -322,3 +342,95 @@ def test_functional_model_and_keras_save_load(tmp_path):
     reloaded = assert_keras_save_load(model, x, tmp_path)
     assert isinstance(reloaded.layers[-1], AdRecBlock)
     assert reloaded.layers[-1].mask_thresholds == [0.2, 0.05]
+
+
+@pytest.mark.parametrize("norm_first", [True, False])
+@pytest.mark.parametrize(
+    "rule, thresholds, min_keys",
+    [
+        ("relative", [0.3, 0.05], 2),
+        ("relative", [0.5, 0.5], 3),
+        ("straight_through", [0.2, 0.05], 2),
+    ],
+)
+def test_rules_match_numpy_reference(norm_first, rule, thresholds, min_keys):
+    block = AdRecBlock(
+        num_heads=2,
+        ffn_dim=12,
+        mask_thresholds=thresholds,
+        mask_rule=rule,
+        min_keys=min_keys,
+        norm_first=norm_first,
+    )
+    block.build((None, 6, 8))
+    randomize_weights(block, scale=1.0)
+    x = random_tokens((3, 6, 8), seed=2, scale=2.0)
+    expected, p, a = reference_for(block, x)
+    assert block.attention_layer.mask_rule == rule
+    assert block.attention_layer.min_keys == min_keys
+    if rule == "relative":
+        assert_away_from_relative_cutoff(p, thresholds)
+    else:
+        assert_away_from_thresholds(p, thresholds)
+    assert np.any(a != p), "the mask must drop something here"
+    assert_allclose(block(x, training=False), expected, atol=1e-4, rtol=1e-4)
+    maps = block.attention_maps(x)
+    assert_allclose(maps["masked"], a, atol=1e-5)
+
+
+def test_block_mask_diagnostics_and_warmup():
+    block = AdRecBlock(
+        num_heads=2,
+        ffn_dim=8,
+        mask_thresholds=[0.3, 0.05],
+        mask_rule="relative",
+        mask_warmup_steps=5,
+        dropout=0.0,
+    )
+    x = random_tokens((3, 6, 8), seed=3)
+    report = block.mask_diagnostics(x)
+    # Step 0 of the warm-up: thresholds 0, every key kept.
+    assert_allclose(report["thresholds"], [0.0, 0.0])
+    assert_allclose(report["mean_kept_keys"], [6.0, 6.0])
+    block(x, training=True)
+    block(x, training=True)
+    assert float(block.attention_layer.mask_step) == 2.0
+    assert_allclose(
+        block.mask_diagnostics(x)["thresholds"], [0.12, 0.02], atol=1e-7
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(mask_rule="hard"), "mask_rule"),
+        (dict(min_keys=0), "min_keys"),
+        (dict(mask_warmup_steps=-2), "mask_warmup_steps"),
+    ],
+)
+def test_invalid_rule_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        AdRecBlock(num_heads=2, ffn_dim=8, **kwargs)
+
+
+def test_rule_config_round_trip_and_keras_save_load(tmp_path):
+    block = AdRecBlock(
+        num_heads=2,
+        ffn_dim=12,
+        mask_thresholds=[0.3, 0.05],
+        mask_rule="straight_through",
+        min_keys=3,
+        mask_warmup_steps=9,
+    )
+    clone = assert_config_round_trip(block)
+    assert (clone.mask_rule, clone.min_keys, clone.mask_warmup_steps) == (
+        "straight_through",
+        3,
+        9,
+    )
+    model = functional_model(block, (6, 8))
+    x = random_tokens((3, 6, 8), seed=14)
+    reloaded = assert_keras_save_load(model, x, tmp_path)
+    restored = reloaded.layers[-1]
+    assert restored.mask_rule == "straight_through"
+    assert restored.attention_layer.mask_warmup_steps == 9

@@ -62,6 +62,7 @@ def test_matches_numpy_reference(num_layers, norm_first, thresholds):
         num_layers=num_layers,
         norm_first=norm_first,
         mask_thresholds=thresholds,
+        mask_rule="paper",
     )
     features = random_features(seed=1)
     expected, maps = numpy_interaction(layer, features)
@@ -196,3 +197,45 @@ def test_functional_model_and_keras_save_load(tmp_path):
     assert_allclose(model.predict(features, verbose=0), expected, atol=1e-4)
     reloaded = assert_keras_save_load(model, features, tmp_path)
     assert isinstance(reloaded.layers[-1], AdRecInteraction)
+
+
+@pytest.mark.parametrize("rule", ["relative", "straight_through"])
+def test_rules_match_numpy_reference(rule):
+    layer = built_interaction(
+        num_layers=2, mask_thresholds=[0.3, 0.05], mask_rule=rule
+    )
+    assert all(b.attention_layer.mask_rule == rule for b in layer.blocks)
+    features = random_features(seed=2)
+    expected, _ = numpy_interaction(layer, features)
+    assert_allclose(layer(features), expected, atol=1e-4, rtol=1e-4)
+
+
+def test_mask_diagnostics_per_block():
+    layer = built_interaction(
+        num_layers=2, mask_thresholds=[0.5, 0.0], mask_rule="paper"
+    )
+    features = random_features(seed=3)
+    report = layer.mask_diagnostics(features)
+    assert len(report) == 2
+    for block, entry in zip(layer.blocks, report):
+        assert entry["mean_kept_keys"].shape == (2,)
+        # Theta 0.5: exactly one key per row; theta 0: every key.
+        assert_allclose(entry["mean_kept_keys"], [1.0, TOKENS])
+        assert_allclose(entry["single_key_fraction"], [1.0, 0.0])
+
+
+def test_rule_arguments_round_trip(tmp_path):
+    layer = AdRecInteraction(
+        num_heads=2,
+        ffn_dim=12,
+        mask_rule="relative",
+        min_keys=4,
+        mask_warmup_steps=6,
+    )
+    clone = assert_config_round_trip(layer)
+    assert (clone.mask_rule, clone.min_keys, clone.mask_warmup_steps) == (
+        "relative",
+        4,
+        6,
+    )
+    assert clone.blocks[0].min_keys == 4
