@@ -602,8 +602,8 @@ def run_benchmark(args, argv):
 
 
 def run_diagnostics(args, argv):
+    from keras_adrec.models import format_mask_diagnostics
     from keras_adrec.models import mask_diagnostics
-    from keras_adrec.models.mask_diagnostics import format_mask_diagnostics
 
     start = time.perf_counter()
     report = base_report(argv, start)
@@ -657,7 +657,7 @@ def run_diagnostics(args, argv):
 
 
 def _jsonable(report):
-    from keras_adrec.models.mask_diagnostics import as_json
+    from keras_adrec.models.head_diagnostics import as_json
 
     return as_json(report)
 

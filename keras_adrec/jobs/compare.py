@@ -17,6 +17,10 @@ validation AUC. The run writes to the output directory:
 - `attention_maps.png`: Ad-Rec's per-head attention before and after the
   threshold mask for a few validation samples, labelled by feature (like
   the paper's Figures 14-16);
+- `mask_diagnostics.md`: per head, the mean kept keys, the share of query
+  rows that keep a single key (hard attention) and the query/key kernel
+  gradient norms, at initialisation and after training (also at the end
+  of `results.md`);
 - `curves/VARIANT_seedS.csv`: each run's convergence curve.
 
 Without `--data` it runs on the embedded synthetic covariate-shift data
@@ -36,6 +40,7 @@ run reads them from there, so the comparison measures the models.
 """
 
 import json
+import math
 import pathlib
 import time
 
@@ -44,6 +49,9 @@ import tensorflow as tf
 
 from keras_adrec import data as adrec_data
 from keras_adrec.jobs import compare_report
+from keras_adrec.models.head_diagnostics import as_json
+from keras_adrec.models.head_diagnostics import format_mask_diagnostics
+from keras_adrec.models.head_diagnostics import mask_diagnostics
 from keras_adrec.models.presets import get_preset
 from keras_adrec.training.build import build_ranking_model
 from keras_adrec.training.convergence_logger import ConvergenceLogger
@@ -94,7 +102,11 @@ VARIANTS = {
     "fm": ("fm", {}, "DeepFM factorization machine"),
     "autoint": ("autoint", {}, "AutoInt self-attention"),
     "dcnv2": ("dcnv2", {}, "DCN-v2 cross network"),
-    "adrec": ("adrec", {}, "Ad-Rec, per-head masks (paper)"),
+    "adrec": (
+        "adrec",
+        {},
+        "Ad-Rec, per-head masks (the preset's rule and warm-up)",
+    ),
     "adrec-nomask": (
         "adrec",
         {"mask_thresholds": None},
@@ -295,11 +307,17 @@ def steps_to_target(curve, target):
 
 def automatic_target(runs_by_variant, fraction=TARGET_FRACTION):
     """`0.5 + fraction * (best - 0.5)`: `best` the highest mean final
-    validation AUC over the variants."""
-    best = max(
-        sum(r["auc"] for r in runs) / len(runs)
-        for runs in runs_by_variant.values()
-    )
+    validation AUC over the variants (runs that diverged left out)."""
+    means = []
+    for runs in runs_by_variant.values():
+        finite = [
+            r["auc"]
+            for r in runs
+            if r["logloss"] is not None and math.isfinite(r["logloss"])
+        ]
+        if finite:
+            means.append(sum(finite) / len(finite))
+    best = max(means, default=0.5)
     return 0.5 + fraction * (best - 0.5)
 
 
@@ -497,6 +515,7 @@ def _compare(staging, output, **kw):
             f"Training distribution against the shifted day{suffix}",
         )
     attention = None
+    diagnostics = None
     adrec_variant = next(
         (v for v in kw["variants"] if VARIANTS[v][0] == "adrec"), None
     )
@@ -511,6 +530,15 @@ def _compare(staging, output, **kw):
             staging / names["attention"],
             f"{adrec_variant} attention, mean of {count} validation "
             f"samples{suffix}",
+        )
+        names["diagnostics"] = "mask_diagnostics.md"
+        diagnostics = _head_diagnostics(
+            loaded,
+            models[adrec_variant],
+            variant_fields(adrec_variant, kw["preset"], kw["overrides"], batch),
+        )
+        (staging / names["diagnostics"]).write_text(
+            "\n".join(diagnostics["markdown"]) + "\n"
         )
     elapsed = time.perf_counter() - start
     table = compare_report.markdown_table(rows, source, holdout_rows > 0)
@@ -544,6 +572,9 @@ def _compare(staging, output, **kw):
         "rows": rows,
         "runs": [r for runs in runs_by_variant.values() for r in runs],
         "attention": attention,
+        "mask_diagnostics": None
+        if diagnostics is None
+        else diagnostics["json"],
         "seconds": elapsed,
         "paths": paths,
     }
@@ -552,6 +583,33 @@ def _compare(staging, output, **kw):
     )
     _log(verbose, "\n" + "\n".join(header[2:] + [table]))
     return result
+
+
+def _head_diagnostics(loaded, trained, fields, rows=1024):
+    """Per-head kept keys, single-key rows and query/key gradient norms of
+    the Ad-Rec interaction, at initialisation (seed 0) and after training,
+    on the first `rows` validation rows."""
+    features = {k: v[:rows] for k, v in loaded.val[0].items()}
+    labels = loaded.val[1][:rows]
+    keras.utils.set_random_seed(0)
+    initial = build_ranking_model(
+        fields, loaded.vocabulary_sizes, loaded.num_dense
+    )
+    reports = {
+        "at initialisation": mask_diagnostics(initial, features, labels),
+        "after training (seed 0)": mask_diagnostics(trained, features, labels),
+    }
+    markdown = [
+        f"## Mask diagnostics ({fields['mask_rule']} rule, first {rows:,} "
+        "validation rows)",
+        "",
+    ]
+    for title, report in reports.items():
+        markdown += format_mask_diagnostics(report, title=title) + [""]
+    return {
+        "markdown": markdown,
+        "json": {title: as_json(r) for title, r in reports.items()},
+    }
 
 
 def _batch_and_rate(batch_size, base, source, overrides):

@@ -2,6 +2,8 @@
 and shift plots and the attention maps. Plots draw on bare matplotlib
 `Figure`s (no pyplot: no global backend switch, no display needed)."""
 
+import math
+
 import numpy as np
 
 from keras_adrec.utils.statistics import STD_LABEL
@@ -14,10 +16,14 @@ ADREC = "adrec"
 def aggregate(variant, description, runs):
     """One table row: mean and sample std (ddof=1) over a variant's seeds.
 
-    Steps and seconds to target are over the seeds that reached it.
+    Steps and seconds to target are over the seeds that reached it; AUC
+    and logloss over the seeds that did not diverge (non-finite validation
+    predictions), which are counted in `diverged`.
     """
-    auc, auc_std = mean_std([r["auc"] for r in runs])
-    loss, loss_std = mean_std([r["logloss"] for r in runs])
+    diverged = [r for r in runs if not _finite(r.get("logloss"))]
+    kept = [r for r in runs if _finite(r.get("logloss"))]
+    auc, auc_std = mean_std([r["auc"] for r in kept])
+    loss, loss_std = mean_std([r["logloss"] for r in kept])
     holdout, holdout_std = mean_std([r.get("holdout_auc") for r in runs])
     gaps = [r["holdout_auc"] - r["auc"] for r in runs if "holdout_auc" in r]
     gap, gap_std = mean_std(gaps)
@@ -29,6 +35,7 @@ def aggregate(variant, description, runs):
         "variant": variant,
         "description": description,
         "seeds": len(runs),
+        "diverged": len(diverged),
         "auc_mean": auc,
         "auc_std": auc_std,
         "logloss_mean": loss,
@@ -45,6 +52,10 @@ def aggregate(variant, description, runs):
         "samples_per_sec": speed,
         "steps": runs[0]["steps"],
     }
+
+
+def _finite(value):
+    return value is not None and math.isfinite(value)
 
 
 def headline(rows, target, automatic):
@@ -141,8 +152,11 @@ def markdown_table(rows, source, with_holdout):
             seconds = _pm(
                 row["seconds_to_target"], row["seconds_to_target_std"], "{:.1f}"
             )
+        name = row["variant"]
+        if row.get("diverged"):
+            name += f" ({row['diverged']}/{row['seeds']} seeds diverged)"
         cells = [
-            row["variant"],
+            name,
             steps,
             seconds,
             _pm(row["auc_mean"], row["auc_std"]),

@@ -1,9 +1,10 @@
 """Ranking and sequential models and the paper's presets."""
 
+from keras_adrec.models.head_diagnostics import format_mask_diagnostics
+from keras_adrec.models.head_diagnostics import mask_diagnostics
 from keras_adrec.models.interactions import INTERACTIONS
 from keras_adrec.models.interactions import build_interaction
 from keras_adrec.models.interactions import interaction_names
-from keras_adrec.models.mask_diagnostics import mask_diagnostics
 from keras_adrec.models.presets import PRESETS
 from keras_adrec.models.presets import get_preset
 from keras_adrec.models.presets import preset_names
@@ -24,6 +25,7 @@ __all__ = [
     "build_interaction",
     "get_preset",
     "interaction_names",
+    "format_mask_diagnostics",
     "mask_diagnostics",
     "preset_names",
 ]

@@ -37,6 +37,9 @@ HYPERPARAMETERS = (
     "ffn_dim",
     "dropout",
     "mask_thresholds",
+    "mask_rule",
+    "min_keys",
+    "mask_warmup_steps",
     "activation",
     "norm_first",
     "learning_rate",
@@ -45,6 +48,12 @@ NUM_LAYERS = (1, 2, 4)
 FFN_DIMS = (64, 128, 256, 512)
 DROPOUT_RANGE = (0.01, 0.3)
 ACTIVATIONS = ("relu", "gelu")
+# Mask rules of `keras_adrec.layers.MaskedMultiHeadAttention` (issue 13's
+# study, `benchmarks/mask_rules.md`), the relative rule's floor of kept
+# keys, and threshold warm-ups in steps (the "mask schedules").
+MASK_RULES = ("paper", "straight_through", "relative")
+MIN_KEYS = (1, 2, 4)
+MASK_WARMUP_STEPS = (0, 32, 256)
 GEOMETRIC_BASES = (10.0, 5.0)
 # Table 4's single thresholds.
 FIXED_THRESHOLDS = (0.1, 0.05, 0.01, 0.005, 0.001)
@@ -52,7 +61,15 @@ DEFAULT_FIXED_THRESHOLD = 0.01
 # The learning rate is searched (log scale) from a tenth of the preset's to
 # three times it.
 LEARNING_RATE_FACTORS = (0.1, 3.0)
-_NUMERIC = ("num_layers", "num_heads", "ffn_dim", "dropout", "learning_rate")
+_NUMERIC = (
+    "num_layers",
+    "num_heads",
+    "ffn_dim",
+    "dropout",
+    "min_keys",
+    "mask_warmup_steps",
+    "learning_rate",
+)
 
 
 def mask_schedule_spec(value):
@@ -189,6 +206,9 @@ class AdRecSearchSpace:
     | `ffn_dim` | 64, 128, 256, 512 |
     | `dropout` | 0.01 to 0.3, log scale |
     | `mask_thresholds` | `geometric`, `geometric:5`, `fixed:T`, `none` |
+    | `mask_rule` | `paper`, `straight_through`, `relative` |
+    | `min_keys` | 1, 2, 4 (the relative rule's floor of kept keys) |
+    | `mask_warmup_steps` | 0, 32, 256 (threshold warm-up) |
     | `activation` | `relu`, `gelu` |
     | `norm_first` | `True`, `False` |
     | `learning_rate` | preset's / 10 to preset's x 3, log scale |
@@ -259,6 +279,9 @@ class AdRecSearchSpace:
             "mask_thresholds": mask_schedule_spec(
                 self.fields["mask_thresholds"]
             ),
+            "mask_rule": str(self.fields.get("mask_rule", "paper")),
+            "min_keys": int(self.fields.get("min_keys", 2)),
+            "mask_warmup_steps": int(self.fields.get("mask_warmup_steps", 0)),
             "activation": str(self.fields["activation"]),
             "norm_first": bool(self.fields["norm_first"]),
             "learning_rate": float(self.fields["learning_rate"]),
@@ -279,6 +302,12 @@ class AdRecSearchSpace:
             return _with(schedules, default)
         if name == "activation":
             return _with(ACTIVATIONS, default)
+        if name == "mask_rule":
+            return _with(MASK_RULES, default)
+        if name == "min_keys":
+            return _with(MIN_KEYS, default)
+        if name == "mask_warmup_steps":
+            return _with(MASK_WARMUP_STEPS, default)
         if name == "norm_first":
             return [True, False]
         if name == "dropout":
@@ -360,6 +389,25 @@ class AdRecSearchSpace:
                     f"{', '.join(ACTIVATIONS)}. Received: activation={value!r}"
                 )
             return str(value)
+        if name == "mask_rule":
+            if str(value) not in MASK_RULES:
+                raise ValueError(
+                    "`mask_rule` must be one of "
+                    f"{', '.join(MASK_RULES)}. Received: mask_rule={value!r}"
+                )
+            return str(value)
+        if name == "mask_warmup_steps":
+            if isinstance(value, bool) or float(value) != int(float(value)):
+                raise ValueError(
+                    "`mask_warmup_steps` must be a non-negative integer. "
+                    f"Received: mask_warmup_steps={value!r}"
+                )
+            if int(float(value)) < 0:
+                raise ValueError(
+                    "`mask_warmup_steps` must be a non-negative integer. "
+                    f"Received: mask_warmup_steps={value!r}"
+                )
+            return int(float(value))
         if name == "norm_first":
             if not isinstance(value, bool):
                 raise ValueError(
@@ -367,7 +415,7 @@ class AdRecSearchSpace:
                     f"Received: norm_first={value!r}"
                 )
             return value
-        if name in ("num_layers", "num_heads", "ffn_dim"):
+        if name in ("num_layers", "num_heads", "ffn_dim", "min_keys"):
             if (
                 isinstance(value, bool)
                 or float(value) != int(float(value))

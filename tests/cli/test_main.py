@@ -224,6 +224,9 @@ def test_compare_tiny(tmp_path):
         assert row["auc_std"] >= 0.0
     table = (tmp_path / "results.md").read_text()
     assert "SYNTHETIC" in table and "| adrec |" in table
-    for name in ("convergence.png", "attention_maps.png"):
+    assert "Target validation AUC 0.5000" in table
+    assert "Mask diagnostics" in table
+    assert (tmp_path / "mask_diagnostics.md").is_file()
+    for name in ("convergence.png", "shift.png", "attention_maps.png"):
         data = (tmp_path / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000

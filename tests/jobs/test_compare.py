@@ -1,10 +1,14 @@
 """Each interaction learns on real Criteo rows (RM1 shape, paper protocol)."""
 
+import numpy as np
 import pytest
 
+from keras_adrec.jobs import compare_report
 from keras_adrec.jobs.compare import BASE_VARIANTS
 from keras_adrec.jobs.compare import VARIANTS
+from keras_adrec.jobs.compare import automatic_target
 from keras_adrec.jobs.compare import load_comparison_data
+from keras_adrec.jobs.compare import steps_to_target
 from keras_adrec.jobs.compare import train_variant
 from keras_adrec.jobs.compare import variant_fields
 from keras_adrec.models import get_preset
@@ -54,3 +58,82 @@ def test_variants_table_maps_ablations():
     )
     assert variant_fields("adrec-pos", "rm1", {}, None)["positional_embedding"]
     assert all(VARIANTS[v][0] in BASE_VARIANTS for v in VARIANTS)
+
+
+def _run(auc, logloss, curve, seconds=None):
+    return {
+        "auc": auc,
+        "logloss": logloss,
+        "samples_per_sec": 1000.0,
+        "steps": curve[-1][0],
+        "curve": [
+            {"step": s, "val_auc": a, "train_seconds": s / 10} for s, a in curve
+        ],
+    }
+
+
+def test_steps_to_target_reads_the_first_evaluation_at_target():
+    curve = _run(0.7, 0.5, [(10, 0.6), (20, 0.69), (30, 0.7), (40, 0.71)])
+    assert steps_to_target(curve["curve"], 0.69) == (20, 2.0)
+    assert steps_to_target(curve["curve"], 0.8) == (None, None)
+
+
+def test_automatic_target_is_a_share_of_the_best_lift():
+    runs = {
+        "dot": [_run(0.70, 0.5, [(1, 0.7)]), _run(0.72, 0.5, [(1, 0.72)])],
+        "adrec": [
+            _run(0.80, 0.5, [(1, 0.8)]),
+            _run(0.5, float("nan"), [(1, 0.5)]),
+        ],
+    }
+    # adrec's diverged seed is left out: best mean is 0.80.
+    assert automatic_target(runs) == pytest.approx(0.5 + 0.95 * 0.30)
+
+
+def test_aggregate_uses_sample_std_and_counts_divergence():
+    runs = [
+        dict(
+            _run(0.70, 0.50, [(10, 0.7)]),
+            steps_to_target=10,
+            seconds_to_target=1.0,
+        ),
+        dict(
+            _run(0.72, 0.52, [(20, 0.72)]),
+            steps_to_target=20,
+            seconds_to_target=2.0,
+        ),
+        dict(
+            _run(0.50, float("nan"), [(30, 0.5)]),
+            steps_to_target=None,
+            seconds_to_target=None,
+        ),
+    ]
+    row = compare_report.aggregate("adrec", "Ad-Rec", runs)
+    assert row["diverged"] == 1
+    assert row["auc_mean"] == pytest.approx(0.71)
+    assert row["auc_std"] == pytest.approx(np.std([0.70, 0.72], ddof=1))
+    assert row["steps_to_target"] == 15 and row["reached_target"] == 2
+    assert row["steps_to_target_std"] == pytest.approx(np.std([10, 20], ddof=1))
+
+
+def test_headline_compares_adrec_with_the_best_baseline():
+    def row(variant, steps, seconds):
+        return {
+            "variant": variant,
+            "seeds": 3,
+            "reached_target": 3,
+            "steps_to_target": steps,
+            "seconds_to_target": seconds,
+        }
+
+    text = compare_report.headline(
+        [
+            row("dot", 200, 10.0),
+            row("dcnv2", 150, 12.0),
+            row("adrec", 100, 20.0),
+        ],
+        0.7,
+        automatic=True,
+    )
+    assert "0.67x the steps of the best baseline (dcnv2, 150)" in text
+    assert "2.00x the fastest baseline's (dot, 10.0 s)" in text

@@ -9,9 +9,9 @@ import tensorflow as tf
 
 from keras_adrec.layers import MaskedMultiHeadAttention
 from keras_adrec.models import RankingModel
+from keras_adrec.models import format_mask_diagnostics
 from keras_adrec.models import get_preset
 from keras_adrec.models import mask_diagnostics
-from keras_adrec.models.mask_diagnostics import format_mask_diagnostics
 from tests.test_case import assert_allclose
 
 VOCABULARIES = [7, 5, 9]

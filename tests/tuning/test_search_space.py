@@ -21,6 +21,9 @@ ADREC_ARGUMENTS = (
     "ffn_dim",
     "dropout",
     "mask_thresholds",
+    "mask_rule",
+    "min_keys",
+    "mask_warmup_steps",
     "activation",
     "norm_first",
 )
@@ -348,3 +351,24 @@ def test_hypermodel_config_round_trip_and_checks():
         RankingHyperModel(
             "rm1", vocabulary_sizes=[3], num_dense=1, overrides={"x": 1}
         )
+
+
+def test_mask_rules_and_schedules_are_searched():
+    hp, fields = _declared(AdRecSearchSpace(get_preset("rm1")))
+    (rule,) = _hp(hp, "mask_rule")
+    assert rule.values == ["paper", "straight_through", "relative"]
+    (warmup,) = _hp(hp, "mask_warmup_steps")
+    assert warmup.values == [0, 32, 256]
+    (floor,) = _hp(hp, "min_keys")
+    assert floor.values == [1, 2, 4]
+    space = AdRecSearchSpace(
+        get_preset("rm1"),
+        fixed={"mask_rule": "relative", "mask_warmup_steps": 100},
+    )
+    trial = space.fields_for({})
+    assert trial["mask_rule"] == "relative"
+    assert trial["mask_warmup_steps"] == 100
+    with pytest.raises(ValueError, match="mask_rule"):
+        AdRecSearchSpace(get_preset("rm1"), fixed={"mask_rule": "soft"})
+    with pytest.raises(ValueError, match="mask_warmup_steps"):
+        AdRecSearchSpace(get_preset("rm1"), fixed={"mask_warmup_steps": -1})
