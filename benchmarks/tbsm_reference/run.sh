@@ -8,7 +8,9 @@
 # TBSM_DIR: a checkout of facebookresearch/tbsm; DLRM_DIR: a checkout of
 # facebookresearch/dlrm (TBSM imports dlrm_s_pytorch from it, --dlrm-path);
 # VENV_DIR: made by setup_env.sh; WORK_DIR: receives the points and
-# tbsm_result_SEED.json. Neither checkout is modified.
+# tbsm_result_SEED.json. Neither checkout is modified. Set
+# MAX_POINTS_PER_USER=N to keep each user's N latest windows per split
+# (sequential_quality's --max-points-per-user).
 set -euo pipefail
 tbsm="${1:?TBSM_DIR}"; dlrm="${2:?DLRM_DIR}"; venv="${3:?VENV_DIR}"
 work="${4:?WORK_DIR}"; epochs="${5:-2}"; shift $(( $# < 5 ? $# : 5 ))
@@ -17,6 +19,7 @@ for seed in "${seeds[@]}"; do
     # The points of seed s are those sequential_quality trains seed s on
     # (prepare_taobao(seed=s): same windows and split, seed-s negatives).
     python -m benchmarks.tbsm_reference.export_points --seed "$seed" \
+        ${MAX_POINTS_PER_USER:+--max-points-per-user "$MAX_POINTS_PER_USER"} \
         --output "$work/points_$seed"
     "$venv/bin/python" benchmarks/tbsm_reference/run_tbsm.py \
         --tbsm "$tbsm" --dlrm "$dlrm" --points "$work/points_$seed" \

@@ -286,3 +286,31 @@ def _write_metadata(version_dir, model_dir, config, vocabulary, version):
     path = pathlib.Path(version_dir) / METADATA_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(metadata, indent=2))
+
+
+def run_sequential_export(args):
+    """CLI adapter of `adrec export` for a Taobao model directory.
+
+    `args` has `model`, `output`, `version` and `overwrite` (the
+    `adrec export` arguments); prints `{"path", "version"}` as JSON.
+    """
+    from keras_adrec.cli import UsageError
+
+    for name in (_MODEL_FILE, _CONFIG_FILE):
+        if not os.path.isfile(os.path.join(args.model, name)):
+            raise UsageError(f"--model {args.model} holds no {name}")
+    if args.version is not None and args.version < 1:
+        raise UsageError(
+            f"--version must be a positive integer, got {args.version}"
+        )
+    if args.version is not None and not args.overwrite:
+        target = os.path.join(args.output, str(args.version))
+        if os.path.exists(target):
+            raise UsageError(
+                f"{target} already exists; pass --overwrite to replace it "
+                "or omit --version to take the next one"
+            )
+    path = export_sequential_for_serving(
+        args.model, args.output, version=args.version, overwrite=args.overwrite
+    )
+    print(json.dumps({"path": str(path), "version": int(path.name)}))

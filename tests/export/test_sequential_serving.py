@@ -142,6 +142,20 @@ def test_versions_and_overwrite(trained, tmp_path):
         export_sequential_for_serving(model_dir, tmp_path, version=0)
 
 
+def test_cli_adapter_prints_path_and_version(trained, tmp_path, capsys):
+    import argparse
+
+    from keras_adrec.export.sequential_serving import run_sequential_export
+
+    _, model_dir = trained
+    args = argparse.Namespace(
+        model=str(model_dir), output=str(tmp_path), version=3, overwrite=False
+    )
+    run_sequential_export(args)
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed == {"path": str(tmp_path / "3"), "version": 3}
+
+
 def test_rejects_a_ranking_model_dir(tmp_path):
     (tmp_path / "model.keras").write_text("")
     (tmp_path / "config.json").write_text(
