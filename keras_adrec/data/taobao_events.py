@@ -159,9 +159,7 @@ def read_taobao_events(path, on_bad_lines="error", block_size=64 << 20):
 
     Example:
 
-    >>> from keras_adrec import paths
-    >>> events = read_taobao_events(
-    ...     paths.shared_data_file("taobao/UserBehavior_head84k.csv"))
+    >>> events = read_taobao_events("UserBehavior_head84k.csv")
     >>> events.num_events
     84475
     """

@@ -1,11 +1,19 @@
 """SavedModel export for TF Serving: raw features in, click probability out.
 
 `export_for_serving(model_dir, export_dir, version=None)` writes
-`export_dir/<version>/` with the signatures `serving_default` (raw dense and
-categorical tensors) and `serve_examples` (serialized `tf.train.Example`);
-see `keras_adrec.export.serving`.
+`export_dir/<version>/` of a ranking model with the signatures
+`serving_default` (raw dense and categorical tensors) and `serve_examples`
+(serialized `tf.train.Example`); see `keras_adrec.export.serving`.
+`export_sequential_for_serving` does the same for a Taobao sequential
+model, whose `serving_default` takes raw event histories; see
+`keras_adrec.export.sequential_serving`.
 """
 
+from keras_adrec.export.sequential_serving import (
+    build_sequential_export_archive,
+)
+from keras_adrec.export.sequential_serving import export_sequential_for_serving
+from keras_adrec.export.sequential_serving import raw_event_signature
 from keras_adrec.export.serving import EXAMPLES_SIGNATURE
 from keras_adrec.export.serving import OUTPUT_NAME
 from keras_adrec.export.serving import SERVING_SIGNATURE
@@ -20,8 +28,11 @@ __all__ = [
     "OUTPUT_NAME",
     "SERVING_SIGNATURE",
     "build_export_archive",
+    "build_sequential_export_archive",
     "example_feature_spec",
     "export_for_serving",
+    "export_sequential_for_serving",
     "next_version",
+    "raw_event_signature",
     "raw_input_signature",
 ]

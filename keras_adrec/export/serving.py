@@ -142,24 +142,7 @@ def export_for_serving(model_dir, export_dir, version=None, overwrite=False):
     ```
     """
     export_dir = pathlib.Path(export_dir)
-    if version is None:
-        version = next_version(export_dir)
-    elif isinstance(version, bool) or not isinstance(version, int):
-        raise ValueError(
-            f"`version` must be a positive int or None. Received: "
-            f"version={version!r}"
-        )
-    if version < 1:
-        raise ValueError(
-            f"`version` must be a positive int or None. Received: "
-            f"version={version}"
-        )
-    target = export_dir / str(version)
-    if target.exists() and not overwrite:
-        raise FileExistsError(
-            f"{target} already exists: choose another version, omit it to "
-            "take the next one, or pass overwrite=True (--overwrite)."
-        )
+    version = resolve_version(export_dir, version, overwrite)
 
     run = ModelDirectory(model_dir)
     run.check()
@@ -173,13 +156,53 @@ def export_for_serving(model_dir, export_dir, version=None, overwrite=False):
     model, preprocessor, config = run.load_ranking()
     archive = build_export_archive(model, preprocessor)
 
+    def write(staging):
+        archive.write_out(str(staging), verbose=False)
+        _write_metadata(staging, model_dir, config, preprocessor, version)
+
+    return publish_version(export_dir, version, write)
+
+
+def resolve_version(export_dir, version, overwrite=False):
+    """The version folder number to write: `version`, or the next one.
+
+    Raises:
+        ValueError: `version` is not a positive int or None.
+        FileExistsError: the version exists and `overwrite` is False.
+    """
+    if version is None:
+        return next_version(export_dir)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ValueError(
+            f"`version` must be a positive int or None. Received: "
+            f"version={version!r}"
+        )
+    if version < 1:
+        raise ValueError(
+            f"`version` must be a positive int or None. Received: "
+            f"version={version}"
+        )
+    target = pathlib.Path(export_dir) / str(version)
+    if target.exists() and not overwrite:
+        raise FileExistsError(
+            f"{target} already exists: choose another version, omit it to "
+            "take the next one, or pass overwrite=True (--overwrite)."
+        )
+    return version
+
+
+def publish_version(export_dir, version, write):
+    """Run `write(staging)` into a hidden folder, then rename it to
+    `export_dir/<version>/`, so TF Serving never sees a half-written
+    version. Returns the version's `pathlib.Path`."""
+    export_dir = pathlib.Path(export_dir)
+    target = export_dir / str(version)
     export_dir.mkdir(parents=True, exist_ok=True)
     # Not `tempfile.mkdtemp`: its mode 0700 would hide the version from a
     # model server running as another user.
     staging = export_dir / f".{version}.tmp-{os.getpid()}-{uuid.uuid4().hex}"
     try:
-        archive.write_out(str(staging), verbose=False)
-        _write_metadata(staging, model_dir, config, preprocessor, version)
+        write(staging)
         if target.exists():
             shutil.rmtree(target)
         os.rename(staging, target)

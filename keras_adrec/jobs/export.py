@@ -5,11 +5,15 @@ exporter of its task (`keras_adrec.export`).
 """
 
 from keras_adrec.data.kinds import data_kind
+from keras_adrec.export.sequential_serving import export_sequential_for_serving
 from keras_adrec.export.serving import export_for_serving
 from keras_adrec.training.model_directory import ModelDirectory
 
 # Task of the data kind -> exporter(model_dir, export_dir, version, overwrite)
-EXPORTERS = {"ranking": export_for_serving}
+EXPORTERS = {
+    "ranking": export_for_serving,
+    "sequential": export_sequential_for_serving,
+}
 
 
 def export_model(model_dir, export_dir, version=None, overwrite=False):

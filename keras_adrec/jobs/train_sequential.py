@@ -2,7 +2,7 @@
 
 What `adrec train --data taobao:PATH --preset rm4` and `adrec evaluate`
 run for Taobao. The model directory has the same layout as the ranking
-job's (`keras_adrec.training.ranking_job`), with the Taobao vocabularies in
+job's (`keras_adrec.training.ModelDirectory`), with the Taobao vocabularies in
 `preprocessing/` and the preparation settings in `config.json`.
 
 Points come from `keras_adrec.data.prepare_taobao`: 20 history events and a

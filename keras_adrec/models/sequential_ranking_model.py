@@ -181,8 +181,11 @@ class SequentialRankingModel(keras.Model):
                 name="bottom_mlp",
             ),
             interaction=build_interaction(interaction, fields),
-            # TBSM builds the per-event DLRM with sigmoid_top = the last
-            # layer: event vectors z_t lie in (0, 1), and no unit dies.
+            # TBSM's per-event DLRM ends in a ReLU (it keeps DLRM_Net's
+            # default sigmoid_top=-1: ReLU after every top layer); ours
+            # ends in a sigmoid, so event vectors z_t lie in (0, 1) and no
+            # unit of z_t dies. benchmarks/results/tbsm_reference.md
+            # compares the two on the same points.
             event_top_stack=MLP(
                 list(fields["top_units"]),
                 activation="relu",

@@ -7,6 +7,7 @@ from keras_adrec.training.build import build_sequential_model
 from keras_adrec.training.build import compile_model
 from keras_adrec.training.build import dtype_policy
 from keras_adrec.training.build import make_optimizer
+from keras_adrec.training.build import optimizer_for
 from keras_adrec.training.build import resolve_fields
 from keras_adrec.training.build import streamed_epochs
 from keras_adrec.training.convergence_logger import ConvergenceLogger
@@ -32,6 +33,7 @@ __all__ = [
     "compile_model",
     "dtype_policy",
     "make_optimizer",
+    "optimizer_for",
     "resolve_fields",
     "streamed_epochs",
     "ConvergenceLogger",

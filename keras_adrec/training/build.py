@@ -22,14 +22,42 @@ MIXED_PRECISION_POLICIES = {
 }
 
 
-def make_optimizer(name, learning_rate):
-    """A Keras optimizer from a name (`sgd`, `adagrad`, `adam`, ...)."""
+def make_optimizer(name, learning_rate, config=None):
+    """A Keras optimizer from a name (`sgd`, `adagrad`, `adam`, ...).
+
+    Args:
+        name: a Keras optimizer name.
+        learning_rate: float (or a schedule).
+        config: optional dict of further constructor arguments, e.g.
+            `{"initial_accumulator_value": 0.0, "epsilon": 1e-10}`.
+    """
+    settings = dict(config or {})
+    settings["learning_rate"] = learning_rate
     try:
-        return keras.optimizers.get(
-            {"class_name": name, "config": {"learning_rate": learning_rate}}
-        )
-    except ValueError as error:
-        raise ValueError(f"Unknown optimizer {name!r}: {error}") from None
+        return keras.optimizers.get({"class_name": name, "config": settings})
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"Invalid optimizer {name!r} with config {config!r}: {error}"
+        ) from None
+
+
+def optimizer_for(fields):
+    """The optimizer a preset asks for: `optimizer`, `learning_rate` and
+    the optional `optimizer_config` fields.
+
+    Example:
+
+    ```python
+    optimizer_for(keras_adrec.models.get_preset("rm4"))
+    # Adagrad(learning_rate=0.05, initial_accumulator_value=0.0,
+    #         epsilon=1e-10): TBSM's torch Adagrad
+    ```
+    """
+    return make_optimizer(
+        fields["optimizer"],
+        fields["learning_rate"],
+        fields.get("optimizer_config"),
+    )
 
 
 def resolve_fields(
@@ -86,7 +114,7 @@ def compile_model(model, fields, auc_metric=False, run_eagerly=False):
     """
     metrics = [keras.metrics.AUC(name="auc")] if auc_metric else None
     model.compile(
-        optimizer=make_optimizer(fields["optimizer"], fields["learning_rate"]),
+        optimizer=optimizer_for(fields),
         loss="binary_crossentropy",
         metrics=metrics,
         run_eagerly=run_eagerly,

@@ -350,3 +350,25 @@ def test_invalid_arguments_and_inputs():
         model({key: value[:, 0] for key, value in features.items()})
     with pytest.raises(ValueError, match="expects a dict with keys"):
         _model("rm4")(features["sparse"])
+
+
+def test_sequential_optimizer_is_torch_adagrad():
+    from keras_adrec.models.presets import get_preset as _get_preset
+    from keras_adrec.training import optimizer_for
+
+    fields = _get_preset("rm4")
+    optimizer = optimizer_for(fields)
+    variable = keras.Variable(np.zeros(3, "float32"))
+    gradient = np.array([1e-4, -1e-3, 2e-2], "float32")
+    optimizer.apply_gradients(
+        [(keras.ops.convert_to_tensor(gradient), variable)]
+    )
+    # torch.optim.Adagrad's first step: lr * g / (sqrt(g^2) + 1e-10), i.e.
+    # about lr * sign(g) whatever the gradient's scale (TBSM's optimizer).
+    lr = fields["learning_rate"]
+    expected = -lr * gradient / (np.sqrt(gradient**2) + 1e-10)
+    np.testing.assert_allclose(variable.numpy(), expected, rtol=6e-3)
+    # Keras's default accumulator (0.1) would move the first one by ~1.6e-5.
+    assert abs(variable.numpy()[0]) > 1e3 * lr * 1e-4 / np.sqrt(0.1)
+    with pytest.raises(ValueError, match="optimizer"):
+        optimizer_for(dict(fields, optimizer_config={"no_such_argument": 1}))

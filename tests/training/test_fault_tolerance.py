@@ -297,9 +297,9 @@ def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(
 
     make_optimizer = build.make_optimizer
 
-    def poisoned(name, learning_rate):
+    def poisoned(name, learning_rate, config=None):
         return make_optimizer(
-            name, _NanFromStep(learning_rate, POISONED_UPDATE)
+            name, _NanFromStep(learning_rate, POISONED_UPDATE), config
         )
 
     monkeypatch.setattr(build, "make_optimizer", poisoned)
