@@ -14,34 +14,34 @@ per head: kept keys, single-key rows and query/key kernel gradient norms on
 the first 1,024 training rows.
 
 Uses only public keras_adrec names. The real samples are research-only and
-read in place (`ADREC_DATA_DIR`, default `../shared/data` beside the
-checkout).
+read in place (`benchmarks.report.shared_data_file`: `ADREC_DATA_DIR`,
+else `../shared/data` beside the checkout).
 
-Usage:
-    python benchmarks/mask_rules.py
-    python benchmarks/mask_rules.py --seeds 2 --datasets criteo
-    python benchmarks/mask_rules.py --diagnostics \
+Usage (from the repository root):
+    python -m benchmarks.mask_rules
+    python -m benchmarks.mask_rules --seeds 2 --datasets criteo
+    python -m benchmarks.mask_rules --diagnostics \
         --diagnostics-rules paper,straight_through,relative
+
+Writes `mask_rules.md` / `.json` (or, with `--diagnostics`,
+`mask_diagnostics.md` / `.json`) to `--output-dir` (default
+`benchmarks/results`) with the command, machine, versions and date.
 """
 
 import argparse
-import datetime
-import json
 import os
-import pathlib
-import platform
 import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-# The checkout's keras_adrec, not an installed copy of another checkout.
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
 import numpy as np  # noqa: E402
 
-RESULTS_DIR = pathlib.Path(__file__).resolve().parent / "results"
+from benchmarks import report as _report  # noqa: E402
+
+REPORT_NAME = "mask_rules"
+DIAGNOSTICS_NAME = "mask_diagnostics"
 SAMPLES = {
     "criteo": ("criteo/train_head10k.txt", "rm1"),
     "avazu": ("avazu/train_head9999.csv", "rm3"),
@@ -91,10 +91,6 @@ CANDIDATES = (
 )
 
 
-def log(message):
-    print(message, flush=True)
-
-
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--datasets", default="criteo,avazu")
@@ -105,7 +101,7 @@ def parse_args(argv):
         + ", ".join(BASELINES + tuple(MASK_VARIANTS)),
     )
     p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--output-dir", default=str(RESULTS_DIR))
+    p.add_argument("--output-dir", default=_report.RESULTS_DIR)
     p.add_argument("--diagnostics", action="store_true")
     p.add_argument(
         "--diagnostics-rules", default="paper,straight_through,relative"
@@ -119,6 +115,8 @@ def parse_args(argv):
     for name in args.variants:
         if name not in BASELINES and name not in MASK_VARIANTS:
             p.error(f"unknown variant {name!r}")
+    if args.seeds < 1:
+        p.error("--seeds must be at least 1")
     return args
 
 
@@ -126,55 +124,27 @@ def parse_args(argv):
 # Data
 
 
-def data_file(relative):
-    root = os.environ.get("ADREC_DATA_DIR")
-    if root is None:
-        root = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
-    path = pathlib.Path(root) / relative
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{relative} not found under ADREC_DATA_DIR={root}"
-        )
-    return path
-
-
-def materialize(dataset):
-    dense, sparse, labels = [], [], []
-    for features, label in dataset:
-        dense.append(features["dense"].numpy())
-        sparse.append(features["sparse"].numpy())
-        labels.append(label.numpy())
-    return (
-        {"dense": np.concatenate(dense), "sparse": np.concatenate(sparse)},
-        np.concatenate(labels).reshape(-1),
-    )
-
-
 def load(name):
-    import keras_adrec.data as data
+    """The sample `name` split, preprocessed and held in memory."""
+    from keras_adrec.data import load_ranking_data
     from keras_adrec.models import get_preset
 
     relative, preset = SAMPLES[name]
+    path = _report.shared_data_file(relative)
+    if path is None:
+        raise FileNotFoundError(
+            f"{relative} not found under {_report.shared_data_dir()} "
+            "(set ADREC_DATA_DIR)"
+        )
     fields = get_preset(preset)
-    path = str(data_file(relative))
-    split = {"val_fraction": 0.2, "split_mode": "time"}
-    train_raw = data.make_dataset(name, path, 4096, split="train", **split)
-    val_raw = data.make_dataset(name, path, 4096, split="val", **split)
-    preprocessor = data.FeaturePreprocessor.fit(
-        train_raw,
-        data.SCHEMAS[name],
+    loaded = load_ranking_data(
+        f"{name}:{path}",
+        in_memory=True,
+        val_fraction=0.2,
         min_frequency=fields["min_frequency"],
         max_index_range=fields["max_index_range"],
     )
-    return {
-        "name": name,
-        "sample": relative,
-        "preset": preset,
-        "train": materialize(data.preprocess(train_raw, preprocessor)),
-        "val": materialize(data.preprocess(val_raw, preprocessor)),
-        "vocabulary_sizes": list(preprocessor.vocabulary_sizes),
-        "num_dense": data.SCHEMAS[name].num_dense,
-    }
+    return {"name": name, "sample": relative, "preset": preset, "data": loaded}
 
 
 def head(arrays, rows):
@@ -184,28 +154,6 @@ def head(arrays, rows):
 
 # ----------------------------------------------------------------------
 # Training
-
-
-def exact_auc(labels, scores):
-    """Area under the ROC curve from ranks (ties get average ranks)."""
-    labels = np.asarray(labels).reshape(-1) > 0.5
-    scores = np.asarray(scores, "float64").reshape(-1)
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    sorted_scores = scores[order]
-    i = 0
-    while i < len(scores):
-        j = i
-        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
-            j += 1
-        ranks[order[i : j + 1]] = 0.5 * (i + j) + 1.0
-        i = j + 1
-    positives = labels.sum()
-    negatives = len(labels) - positives
-    return float(
-        (ranks[labels].sum() - positives * (positives + 1) / 2)
-        / (positives * negatives)
-    )
 
 
 def variant_fields(dataset, variant):
@@ -220,61 +168,52 @@ def variant_fields(dataset, variant):
     return get_preset(dataset["preset"], interaction="adrec", **overrides)
 
 
-def build_model(dataset, fields, seed):
+def build(loaded, fields, seed):
+    """A compiled model for `loaded`, its weights drawn with `seed`."""
     import keras
 
-    from keras_adrec.models import RankingModel
+    from keras_adrec.training import build_ranking_model
 
     keras.utils.set_random_seed(seed)
-    model = RankingModel.from_preset(
-        fields,
-        vocabulary_sizes=dataset["vocabulary_sizes"],
-        num_dense=dataset["num_dense"],
+    return build_ranking_model(
+        fields, loaded.vocabulary_sizes, loaded.num_dense
     )
-    optimizer = keras.optimizers.get(
-        {
-            "class_name": fields["optimizer"],
-            "config": {"learning_rate": fields["learning_rate"]},
-        }
-    )
-    model.compile(optimizer=optimizer, loss="binary_crossentropy")
+
+
+def fit(model, loaded, fields):
+    """Train `model` on `loaded.train` for the preset's epochs, in order."""
+    from keras_adrec.jobs.compare import in_memory_datasets
+
+    train_ds, _ = in_memory_datasets(loaded, fields["batch_size"])
+    model.fit(train_ds, epochs=fields["epochs"], verbose=0, shuffle=False)
     return model
 
 
-def train(model, dataset, fields):
-    import tensorflow as tf
+def validate(model, loaded):
+    """Exact validation AUC."""
+    from keras_adrec.training.metrics import roc_auc
 
-    train_ds = tf.data.Dataset.from_tensor_slices(
-        (dataset["train"][0], dataset["train"][1].reshape(-1, 1))
-    ).batch(fields["batch_size"])
-    history = model.fit(
-        train_ds, epochs=fields["epochs"], verbose=0, shuffle=False
-    )
-    return len(history.history["loss"])
-
-
-def validate(model, dataset):
-    features, labels = dataset["val"]
+    features, labels = loaded.val
     predictions = model.predict(features, batch_size=4096, verbose=0)
-    return exact_auc(labels, predictions)
+    return roc_auc(labels, predictions)
 
 
 def run_one(dataset, variant, seed):
     from keras_adrec.models import mask_diagnostics
 
+    loaded = dataset["data"]
     fields = variant_fields(dataset, variant)
-    model = build_model(dataset, fields, seed)
     t0 = time.perf_counter()
-    train(model, dataset, fields)
+    model = fit(build(loaded, fields, seed), loaded, fields)
     result = {
         "dataset": dataset["name"],
         "variant": variant,
         "seed": seed,
-        "auc": validate(model, dataset),
+        "auc": validate(model, loaded),
         "seconds": time.perf_counter() - t0,
     }
     if variant in MASK_VARIANTS:
-        features, _ = head(dataset["val"], SPARSITY_ROWS)
+        features, _ = head(loaded.val, SPARSITY_ROWS)
         report = mask_diagnostics(model, features)
         result["mean_kept_keys"] = [
             [float(x) for x in block["mean_kept_keys"]] for block in report
@@ -290,18 +229,13 @@ def run_one(dataset, variant, seed):
 # Statistics and selection
 
 
-def mean_std(values):
-    values = np.asarray(values, "float64")
-    std = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
-    return float(np.mean(values)), std
-
-
 def paired(values, reference):
-    diff = np.asarray(values, "float64") - np.asarray(reference, "float64")
-    mean = float(np.mean(diff))
-    if len(diff) < 2:
-        return mean, float("nan"), "n/a"
-    se = float(np.std(diff, ddof=1) / np.sqrt(len(diff)))
+    """`(mean, standard error, verdict)` of the per-seed differences."""
+    from keras_adrec.utils import paired_difference
+
+    mean, se = paired_difference(values, reference)
+    if se is None:
+        return mean, None, "n/a"
     if mean > 2 * se:
         verdict = "beats, beyond noise"
     elif mean < -2 * se:
@@ -313,6 +247,8 @@ def paired(values, reference):
 
 def summarise(runs, datasets, variants, seeds):
     """Per dataset and variant: AUC stats, paired diffs, sparsity."""
+    from keras_adrec.utils import mean_std
+
     table = {}
     for name in datasets:
         by_variant = {}
@@ -351,9 +287,16 @@ def summarise(runs, datasets, variants, seeds):
 
 
 def select_default(table, datasets):
-    """The pre-registered selection rule of benchmarks/mask_rules.md."""
+    """The pre-registered selection rule of benchmarks/mask_rules.md.
+
+    Returns:
+        `(default or None, notes, candidates)`; each candidate is
+        `(variant, score, sparse on RM1, >= best baseline on both)`.
+    """
+    from keras_adrec.utils import paired_difference
+
     if set(datasets) != {"criteo", "avazu"}:
-        return None, "selection needs both datasets"
+        return None, "selection needs both datasets", []
     best_baseline = {}
     for name in datasets:
         means = [
@@ -372,7 +315,7 @@ def select_default(table, datasets):
         )
         candidates.append((variant, score, sparse, above))
     if not candidates:
-        return None, "no candidate measured"
+        return None, "no candidate measured", []
     eligible = [c for c in candidates if c[2] and c[3]]
     notes = []
     if eligible:
@@ -391,21 +334,18 @@ def select_default(table, datasets):
             f"({chosen[1]:.4f})."
         )
     if chosen[0] != "paper" and "paper" in table["criteo"]:
-        per_seed = np.mean(
-            [
-                np.asarray(table[n][chosen[0]]["aucs"])
-                - np.asarray(table[n]["paper"]["aucs"])
-                for n in datasets
-            ],
-            axis=0,
+        # Per seed, the mean over both datasets of each variant's AUC.
+        mean, se = paired_difference(
+            *(
+                np.mean([table[n][v]["aucs"] for n in datasets], axis=0)
+                for v in (chosen[0], "paper")
+            )
         )
-        mean = float(np.mean(per_seed))
-        se = float(np.std(per_seed, ddof=1) / np.sqrt(len(per_seed)))
         notes.append(
             f"Paired difference to `paper`, averaged over both datasets: "
-            f"{mean:+.4f} ± {se:.4f} (standard error)."
+            f"{mean:+.4f} ± {_report.fmt(se)} (standard error)."
         )
-        if mean - se <= 0:
+        if se is None or mean - se <= 0:
             notes.append("Not one standard error above zero: keep `paper`.")
             chosen = ("paper",) + chosen[1:]
     return chosen[0], " ".join(notes), candidates
@@ -415,65 +355,56 @@ def select_default(table, datasets):
 # Reports
 
 
-def versions():
-    import keras
-    import tensorflow as tf
-
-    import keras_adrec
-
+def new_report(argv, load_at_start):
+    """The fields every report of this script starts with; `machine` and
+    `seconds` are filled in by `finish_report`."""
+    command = _report.command_line(REPORT_NAME, argv)
+    _report.log(f"{command}\nload average at start: {load_at_start}")
     return {
-        "python": platform.python_version(),
-        "keras_adrec": getattr(keras_adrec, "__version__", "?"),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
+        "benchmark": REPORT_NAME,
+        "command": command,
+        "date": _report.utc_now(),
+        "seconds": 0.0,
+        "machine": None,
+        "versions": _report.versions(),
     }
 
 
-def header(title, report):
-    return [
-        f"# {title}",
-        "",
-        f"- Command: `{report['command']}`",
-        f"- Date: {report['date']} (total {report['seconds']:.0f} s)",
-        f"- Machine: {report['cpus']} CPUs; load average (1, 5, 15 min) "
-        f"{report['load_start']} at the start, {report['load_end']} at the "
-        "end (shared machine; no timing claims).",
-        "- Versions: "
-        + ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
-        "",
-    ]
-
-
-def fmt(x, pattern="{:.4f}"):
-    if x is None or (isinstance(x, float) and not np.isfinite(x)):
-        return "–"
-    return pattern.format(x)
+def finish_report(report, load_at_start, start):
+    report["seconds"] = time.perf_counter() - start
+    report["machine"] = _report.machine(load_at_start)
 
 
 def results_markdown(report):
     seeds = report["seeds"]
-    lines = header("Mask rules: validation AUC and sparsity", report)
+    lines = _report.header_lines(
+        "Mask rules: validation AUC and sparsity", report
+    )
     lines += [
+        "",
         "Protocol: `benchmarks/mask_rules.md` (pre-registered). One epoch, "
-        f"seeds 0-{seeds - 1}, exact validation AUC; mean ± sample std "
-        f"(ddof=1) over {seeds} seeds. `− no mask`: paired by seed, mean ± "
-        "standard error; beyond noise = more than 2 standard errors. "
+        f"seeds 0-{seeds - 1}, exact validation AUC; "
+        f"{_report.spread_label(seeds)}. `− no mask`: paired by seed, "
+        "mean ± standard error; beyond noise = more than 2 standard errors. "
         f"Kept keys: mean kept keys per query row for each head on the first "
         f"{SPARSITY_ROWS:,} validation rows after the epoch, mean over seeds "
         "(block 0; head 0, head 1).",
         "",
     ]
+    columns = [
+        ("variant", "l"),
+        ("what", "l"),
+        ("val AUC (mean ± std)", "r"),
+        ("− no mask (mean ± se)", "r"),
+        ("vs no mask", "l"),
+        ("kept keys per head", "r"),
+        ("single-key rows per head", "r"),
+        ("AUC per seed", "l"),
+    ]
     for name, by_variant in report["table"].items():
         relative, preset = SAMPLES[name]
-        lines += [
-            f"## {name} ({preset.upper()}), `{relative}`",
-            "",
-            "| variant | what | val AUC (mean ± std) | − no mask (mean ± se) "
-            "| vs no mask | kept keys per head | single-key rows per head "
-            "| AUC per seed |",
-            "|---|---|---:|---:|---|---:|---:|---|",
-        ]
+        lines += [f"## {name} ({preset.upper()}), `{relative}`", ""]
+        rows = []
         for variant, e in by_variant.items():
             what = (
                 MASK_VARIANTS[variant][0]
@@ -485,44 +416,45 @@ def results_markdown(report):
             diff = e.get("vs_nomask")
             kept = e.get("mean_kept_keys")
             single = e.get("single_key_fraction")
-            lines.append(
-                f"| {variant} | {what} | {fmt(e['auc_mean'])} ± "
-                f"{fmt(e['auc_std'])} | "
-                + (
-                    f"{diff[0]:+.4f} ± {diff[1]:.4f} | {diff[2]}"
-                    if diff
-                    else "– | –"
-                )
-                + " | "
-                + (
+            rows.append(
+                [
+                    variant,
+                    what,
+                    f"{_report.fmt(e['auc_mean'])} ± "
+                    f"{_report.fmt(e['auc_std'])}",
+                    f"{diff[0]:+.4f} ± {_report.fmt(diff[1])}" if diff else "–",
+                    diff[2] if diff else "–",
                     ", ".join(f"{k:.1f}" for k in kept) + f" of {e['num_keys']}"
                     if kept
-                    else "–"
-                )
-                + " | "
-                + (
+                    else "–",
                     ", ".join(f"{100 * s:.0f}%" for s in single)
                     if single
-                    else "–"
-                )
-                + " | "
-                + ", ".join(f"{a:.3f}" for a in e["aucs"])
-                + " |"
+                    else "–",
+                    ", ".join(f"{a:.3f}" for a in e["aucs"]),
+                ]
             )
+        lines += _report.markdown_table(columns, rows)
         lines.append("")
     selection = report.get("selection")
     if selection:
         lines += ["## Selection (rule of benchmarks/mask_rules.md)", ""]
-        lines += [
-            "| candidate | score (mean of both datasets) | sparse on RM1 "
-            "| >= best baseline on both |",
-            "|---|---:|---|---|",
-        ]
-        for variant, score, sparse, above in selection["candidates"]:
-            lines.append(
-                f"| {variant} | {score:.4f} | {'yes' if sparse else 'no'} "
-                f"| {'yes' if above else 'no'} |"
-            )
+        lines += _report.markdown_table(
+            [
+                ("candidate", "l"),
+                ("score (mean of both datasets)", "r"),
+                ("sparse on RM1", "l"),
+                (">= best baseline on both", "l"),
+            ],
+            [
+                [
+                    variant,
+                    f"{score:.4f}",
+                    "yes" if sparse else "no",
+                    "yes" if above else "no",
+                ]
+                for variant, score, sparse, above in selection["candidates"]
+            ],
+        )
         lines += [
             "",
             f"Chosen default: `{selection['default']}`. {selection['notes']}",
@@ -531,45 +463,14 @@ def results_markdown(report):
     return lines
 
 
-def machine_info():
-    try:
-        load = os.getloadavg()
-    except OSError:
-        load = (float("nan"),) * 3
-    return ", ".join(f"{x:.2f}" for x in load)
-
-
-def write(output_dir, name, report, lines):
-    output_dir = pathlib.Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / f"{name}.json").write_text(
-        json.dumps(report, indent=1, default=float) + "\n"
-    )
-    (output_dir / f"{name}.md").write_text("\n".join(lines) + "\n")
-    log(f"wrote {output_dir / name}.md and .json")
-
-
-def base_report(argv, start):
-    return {
-        "command": "python benchmarks/mask_rules.py " + " ".join(argv),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds"
-        ),
-        "cpus": os.cpu_count(),
-        "load_start": machine_info(),
-        "versions": versions(),
-        "seconds": 0.0,
-        "start": start,
-    }
-
-
 def run_benchmark(args, argv):
+    load_at_start = _report.load_average()
     start = time.perf_counter()
-    report = base_report(argv, start)
+    report = new_report(argv, load_at_start)
     report["seeds"] = args.seeds
     runs = []
     for name in args.datasets:
-        log(f"{name}: loading")
+        _report.log(f"{name}: loading")
         dataset = load(name)
         for variant in args.variants:
             if name == "criteo" and variant == "relative-0.1":
@@ -577,7 +478,7 @@ def run_benchmark(args, argv):
             for seed in range(args.seeds):
                 result = run_one(dataset, variant, seed)
                 runs.append(result)
-                log(
+                _report.log(
                     f"  {name} {variant} seed {seed}: AUC "
                     f"{result['auc']:.4f}"
                     + (
@@ -588,43 +489,43 @@ def run_benchmark(args, argv):
                 )
     report["runs"] = runs
     report["table"] = summarise(runs, args.datasets, args.variants, args.seeds)
-    selected = select_default(report["table"], args.datasets)
-    if selected[0] is not None:
+    default, notes, candidates = select_default(report["table"], args.datasets)
+    if default is not None:
         report["selection"] = {
-            "default": selected[0],
-            "notes": selected[1],
-            "candidates": selected[2],
+            "default": default,
+            "notes": notes,
+            "candidates": candidates,
         }
-    report["seconds"] = time.perf_counter() - start
-    report["load_end"] = machine_info()
-    report.pop("start")
-    write(args.output_dir, "mask_rules", report, results_markdown(report))
+    finish_report(report, load_at_start, start)
+    _report.write_report(
+        args.output_dir, REPORT_NAME, report, results_markdown(report)
+    )
 
 
 def run_diagnostics(args, argv):
     from keras_adrec.models import format_mask_diagnostics
+    from keras_adrec.models import get_preset
     from keras_adrec.models import mask_diagnostics
+    from keras_adrec.models.head_diagnostics import as_json
 
+    load_at_start = _report.load_average()
     start = time.perf_counter()
-    report = base_report(argv, start)
-    dataset = load("criteo")
-    features, labels = head(dataset["train"], SPARSITY_ROWS)
+    report = new_report(argv, load_at_start)
+    loaded = load("criteo")["data"]
+    features, labels = head(loaded.train, SPARSITY_ROWS)
     rules = [r for r in args.diagnostics_rules.split(",") if r]
     lines_by_rule = []
     report["rules"] = {}
     for rule in rules:
-        from keras_adrec.models import get_preset
-
         fields = get_preset("rm1", mask_rule=rule)
-        model = build_model(dataset, fields, seed=0)
-        model(features)  # build
+        model = build(loaded, fields, seed=0)
         before = mask_diagnostics(model, features, labels)
-        train(model, dataset, fields)
+        fit(model, loaded, fields)
         after = mask_diagnostics(model, features, labels)
-        auc = validate(model, dataset)
+        auc = validate(model, loaded)
         report["rules"][rule] = {
-            "before": _jsonable(before),
-            "after": _jsonable(after),
+            "before": as_json(before),
+            "after": as_json(after),
             "val_auc": auc,
         }
         lines_by_rule += [
@@ -638,13 +539,14 @@ def run_diagnostics(args, argv):
             after, f"After one epoch (validation AUC {auc:.4f}):"
         )
         lines_by_rule += [""]
-        log(f"{rule}: before {before[0]['mean_kept_keys']}, after "
-            f"{after[0]['mean_kept_keys']}, AUC {auc:.4f}")  # fmt: skip
-    report["seconds"] = time.perf_counter() - start
-    report["load_end"] = machine_info()
-    report.pop("start")
-    lines = header("Mask diagnostics, RM1 on the Criteo sample", report)
+        _report.log(f"{rule}: before {before[0]['mean_kept_keys']}, after "
+                    f"{after[0]['mean_kept_keys']}, AUC {auc:.4f}")  # fmt: skip
+    finish_report(report, load_at_start, start)
+    lines = _report.header_lines(
+        "Mask diagnostics, RM1 on the Criteo sample", report
+    )
     lines += [
+        "",
         "RM1 preset (thresholds [0.1, 0.01]), seed 0, one epoch on rows "
         "1-8,000 of `criteo/train_head10k.txt`. Statistics on the first "
         f"{SPARSITY_ROWS:,} training rows: mean kept keys per query row, "
@@ -653,13 +555,7 @@ def run_diagnostics(args, argv):
         "with respect to the head's slice of the query / key kernel.",
         "",
     ] + lines_by_rule
-    write(args.output_dir, "mask_diagnostics", report, lines)
-
-
-def _jsonable(report):
-    from keras_adrec.models.head_diagnostics import as_json
-
-    return as_json(report)
+    _report.write_report(args.output_dir, DIAGNOSTICS_NAME, report, lines)
 
 
 def main(argv=None):
