@@ -51,7 +51,7 @@ from keras_adrec import data as adrec_data  # noqa: E402
 from keras_adrec.export import EXAMPLES_SIGNATURE  # noqa: E402
 from keras_adrec.export import SERVING_SIGNATURE  # noqa: E402
 from keras_adrec.export import export_for_serving  # noqa: E402
-from keras_adrec.jobs import train_ranking  # noqa: E402
+from keras_adrec.jobs.train_ranking import train_ranking  # noqa: E402
 
 REAL_SAMPLE = "criteo/train_head10k.txt"
 AVAZU_SAMPLE = "avazu/train_head9999.csv"

@@ -555,7 +555,10 @@ def _compare(staging, output, **kw):
         headline,
         "",
     ]
-    (staging / names["markdown"]).write_text("\n".join(header + [table]) + "\n")
+    lines = header + [table]
+    if diagnostics is not None:
+        lines += [""] + diagnostics["markdown"]
+    (staging / names["markdown"]).write_text("\n".join(lines) + "\n")
     paths = {key: str(output / name) for key, name in names.items()}
     result = {
         "synthetic": synthetic,
