@@ -33,6 +33,7 @@ from keras_adrec import layers  # noqa: E402
 from keras_adrec.layers.attention import (  # noqa: E402
     masked_multi_head_attention as mha_module,
 )
+from tests.backends.autodiff import output_and_gradients  # noqa: E402
 
 BATCH, TOKENS, DIM = 3, 5, 8
 
@@ -149,35 +150,6 @@ def cases():
     return result
 
 
-def _output_and_gradients(loss_fn, arrays):
-    """`loss_fn(tensors)` returns `(loss, output)`; returns the output and
-    the gradients of the loss, by the backend's autodiff, as numpy."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        tensors = [tf.convert_to_tensor(a) for a in arrays]
-        with tf.GradientTape() as tape:
-            tape.watch(tensors)
-            loss, output = loss_fn(tensors)
-        grads = tape.gradient(loss, tensors)
-        grads = [
-            np.zeros_like(a) if g is None else np.asarray(g)
-            for a, g in zip(arrays, grads)
-        ]
-        return np.asarray(output), grads
-    if backend == "jax":
-        import jax
-        import jax.numpy as jnp
-
-        # One compiled program per case: op-by-op JAX compiles every
-        # primitive separately, which costs more on a busy CPU.
-        step = jax.jit(jax.grad(loss_fn, has_aux=True))
-        grads, output = step([jnp.asarray(a) for a in arrays])
-        return np.asarray(output), [np.asarray(g) for g in grads]
-    raise ValueError(f"No gradient helper for backend {backend!r}.")
-
-
 def _threshold_margin(layer, inputs, call_kwargs):
     """Smallest `|p - theta| / theta` over the first-pass probabilities."""
     query, value = inputs
@@ -216,7 +188,7 @@ def run_case(name, layer, inputs, call_kwargs, has_thresholds):
         )
         return keras.ops.sum(output * probe), output
 
-    output, grads = _output_and_gradients(loss_fn, list(inputs) + trainable)
+    output, grads = output_and_gradients(loss_fn, list(inputs) + trainable)
     arrays[f"{name}/output"] = output
     for index in range(num_inputs):
         arrays[f"{name}/d_input/{index}"] = grads[index]
