@@ -1,0 +1,1 @@
+"""Tests that run the layers and models on more than one Keras backend."""
