@@ -5,10 +5,7 @@ import numbers
 import keras
 
 from keras_adrec.api_export import keras_adrec_export
-
-
-def _clone_initializer(initializer):
-    return initializer.__class__.from_config(initializer.get_config())
+from keras_adrec.utils.keras_utils import clone_initializer
 
 
 @keras_adrec_export
@@ -112,8 +109,8 @@ class MLP(keras.layers.Layer):
                 activation=(
                     self.final_activation if index == last else self.activation
                 ),
-                kernel_initializer=_clone_initializer(self.kernel_initializer),
-                bias_initializer=_clone_initializer(self.bias_initializer),
+                kernel_initializer=clone_initializer(self.kernel_initializer),
+                bias_initializer=clone_initializer(self.bias_initializer),
                 dtype=self.dtype_policy,
                 name=f"dense_{index}",
             )

@@ -5,12 +5,10 @@ from keras import ops
 
 from keras_adrec.api_export import keras_adrec_export
 from keras_adrec.layers.feature_interaction.feature_inputs import (
-    clone_initializer,
-)
-from keras_adrec.layers.feature_interaction.feature_inputs import (
     parse_feature_shape,
 )
 from keras_adrec.layers.feature_interaction.feature_inputs import stack_features
+from keras_adrec.utils.keras_utils import clone_initializer
 
 
 @keras_adrec_export

@@ -85,8 +85,3 @@ def stack_features(inputs):
     if isinstance(inputs, (list, tuple)):
         return ops.stack(list(inputs), axis=1)
     return inputs
-
-
-def clone_initializer(initializer):
-    """A fresh copy of `initializer`, so two weights never share its state."""
-    return initializer.__class__.from_config(initializer.get_config())

@@ -93,8 +93,3 @@ def check_choice(name, value, choices):
             f"Received: {name}={value!r}"
         )
     return key
-
-
-def clone_initializer(initializer):
-    """A fresh copy of `initializer`, so two weights never share its state."""
-    return initializer.__class__.from_config(initializer.get_config())

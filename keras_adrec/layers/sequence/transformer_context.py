@@ -7,8 +7,8 @@ from keras_adrec.api_export import keras_adrec_export
 from keras_adrec.layers.sequence.sequence_inputs import check_choice
 from keras_adrec.layers.sequence.sequence_inputs import check_positive_int
 from keras_adrec.layers.sequence.sequence_inputs import check_rate
-from keras_adrec.layers.sequence.sequence_inputs import clone_initializer
 from keras_adrec.layers.sequence.sequence_inputs import parse_sequence_shapes
+from keras_adrec.utils.keras_utils import clone_initializer
 
 POOLINGS = ("candidate", "mean")
 
