@@ -38,14 +38,6 @@ ALL_TESTS = ["tests/layers", "tests/models"]
 # Tests that need TensorFlow by nature, in files another change owns;
 # they move to `@pytest.mark.tensorflow_only(reason=...)` there.
 AWAITING_MARKER = {
-    "tests/layers/attention/test_masked_multi_head_attention.py::"
-    "test_gradients_reach_query_key_and_value_kernels": "tf.GradientTape",
-    "tests/layers/attention/test_masked_multi_head_attention.py::"
-    "test_gradient_matches_finite_differences": "tf.GradientTape",
-    "tests/layers/attention/test_masked_multi_head_attention.py::"
-    "test_mixed_float16_large_inputs_stay_finite": "tf.GradientTape",
-    "tests/layers/attention/test_masked_multi_head_attention.py::"
-    "test_xla_matches_eager": "tf.function(jit_compile=True)",
     "tests/layers/blocks/test_adrec_block.py::"
     "test_mixed_float16_large_inputs_stay_finite": "tf.GradientTape",
 }

@@ -370,6 +370,7 @@ def test_causal_mask():
     assert_allclose(layer(x, x, use_causal_mask=True), expected, atol=1e-4)
 
 
+@pytest.mark.tensorflow_only(reason="tf.GradientTape")
 def test_gradients_reach_query_key_and_value_kernels():
     layer = built_layer(mask_thresholds=[0.1, 0.01])
     x = tf.constant(random_tokens((4, 6, 8), seed=14))
@@ -383,6 +384,7 @@ def test_gradients_reach_query_key_and_value_kernels():
         assert np.linalg.norm(by_name[name]) > 1e-3, name
 
 
+@pytest.mark.tensorflow_only(reason="tf.GradientTape")
 def test_gradient_matches_finite_differences():
     # float64: the keep pattern is piecewise constant in the weights, so
     # finite differences see the gradient of the renormalised softmax.
@@ -409,6 +411,7 @@ def test_gradient_matches_finite_differences():
         np.testing.assert_allclose(grad[index], numeric, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.tensorflow_only(reason="tf.GradientTape")
 def test_mixed_float16_large_inputs_stay_finite(mixed_float16):
     layer = MaskedMultiHeadAttention(2, 4)
     x = tf.constant(random_tokens((4, 6, 8), seed=18, scale=1e3))
@@ -448,6 +451,9 @@ def test_mask_applied_at_inference_in_a_model():
     assert_allclose(model(x, training=False), expected, atol=1e-4)
 
 
+@pytest.mark.tensorflow_only(
+    reason="tf.function(jit_compile=True): XLA on TensorFlow"
+)
 def test_xla_matches_eager():
     layer = built_layer(mask_thresholds=[0.1, 0.01])
     x = tf.constant(random_tokens((3, 6, 8), seed=20))
@@ -707,6 +713,7 @@ def _kernel_gradients(layer, x, weights_of_scores):
     return [np.asarray(g) for g in tape.gradient(loss, variables)]
 
 
+@pytest.mark.tensorflow_only(reason="tf.GradientTape")
 def test_straight_through_backward_is_the_dense_softmax():
     thresholds = [0.1, 0.02]
     straight = built_layer(
@@ -723,6 +730,7 @@ def test_straight_through_backward_is_the_dense_softmax():
         assert_allclose(actual, expected, atol=1e-6, rtol=1e-5)
 
 
+@pytest.mark.tensorflow_only(reason="tf.GradientTape")
 def test_single_key_rows_send_no_query_key_gradient():
     """The mechanism of issue 13 under the paper rule.
 
@@ -889,6 +897,9 @@ def test_rule_keras_save_load(tmp_path):
     assert float(restored.mask_step) == 5.0
 
 
+@pytest.mark.tensorflow_only(
+    reason="tf.function(jit_compile=True): XLA on TensorFlow"
+)
 @pytest.mark.parametrize("rule", ["relative", "straight_through"])
 def test_rules_xla_match_eager(rule):
     layer = built_layer(
