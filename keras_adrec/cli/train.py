@@ -130,8 +130,12 @@ def check(args):
         )
     if args.interaction is not None:
         fields = dict(fields, interaction=args.interaction.lower())
-    schema = adrec_data.schema_for(kind) if task == "ranking" else None
-    check_model_fields(fields, schema)
+    if args.strategy != "multiworker":
+        # Building the tiny model starts TensorFlow's runtime, after which
+        # MultiWorkerMirroredStrategy can no longer configure its
+        # collectives: there the fields are checked when the model builds.
+        schema = adrec_data.schema_for(kind) if task == "ranking" else None
+        check_model_fields(fields, schema)
     check_output_dir(args.output, overwrite=args.overwrite, inputs=inputs)
     if task == "sequential":
         unsupported = {
