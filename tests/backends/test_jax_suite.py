@@ -68,5 +68,6 @@ def test_layer_and_model_tests_pass_on_jax():
     assert result.returncode == 0, f"pytest on JAX failed:\n{tail}"
     assert " passed" in result.stdout, tail
     assert " failed" not in result.stdout, tail
-    # The TFRS reference is skipped by its marker: proof the child ran JAX.
+    # TensorFlow-only tests are skipped by their marker: proof the child
+    # ran on JAX.
     assert "TensorFlow only (jax)" in result.stdout, tail
