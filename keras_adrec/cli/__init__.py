@@ -22,6 +22,7 @@ from keras_adrec.data import DataFormatError
 from keras_adrec.data import raise_data_format_errors
 from keras_adrec.training.model_directory import ModelDirectoryError
 from keras_adrec.training.model_directory import OutputInUseError
+from keras_adrec.training.model_directory import RunExistsError
 
 # Sub-command name -> its module.
 COMMANDS = {
@@ -60,7 +61,8 @@ def main(argv=None):
             # status 1, like a data error.
             print(f"adrec: error: {error}", file=sys.stderr)
             return 1
-        except OutputInUseError as error:
+        except (OutputInUseError, RunExistsError) as error:
+            # Another run took --output after the checks: one line, exit 2.
             raise UsageError(str(error)) from None
     except UsageError as error:
         print(f"adrec: error: {error}", file=sys.stderr)
