@@ -100,7 +100,7 @@ def add_parser(subparsers):
 
 
 def check(args):
-    """Validate `args` before any work; return `(task, fields, overrides)`."""
+    """Validate `args` before any work; return `(task, preset, overrides)`."""
     kind, inputs = check_data(args.data)
     task = adrec_data.data_kind(kind).task
     if args.val_data:
