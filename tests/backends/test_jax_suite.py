@@ -51,7 +51,8 @@ def test_layer_and_model_tests_pass_on_jax():
     paths = (
         ALL_TESTS if os.environ.get("ADREC_JAX_TESTS") == "all" else (JAX_TESTS)
     )
-    command = [sys.executable, "-m", "pytest", "-q", "-rs"]
+    # `-n 0`: the child runs in this xdist worker's share of the machine.
+    command = [sys.executable, "-m", "pytest", "-q", "-rs", "-n", "0"]
     command += ["-p", "no:cacheprovider"]
     command += paths
     for node in AWAITING_MARKER:

@@ -12,7 +12,6 @@ from keras_adrec.models import SequentialRankingModel
 from keras_adrec.models import get_preset
 from keras_adrec.training.metrics import evaluate_model
 from tests import samples
-from tests import test_case
 
 TAOBAO = samples.shared_data_file("taobao/UserBehavior_head84k.csv")
 pytestmark = pytest.mark.skipif(
@@ -35,7 +34,7 @@ def test_points_prepared(split):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", ["rm4", "rm5", "rm6", "rm7"])
-def test_each_sequence_layer_learns_on_taobao(split, preset, tmp_path):
+def test_each_sequence_layer_learns_on_taobao(split, preset):
     keras.utils.set_random_seed(0)
     fields = get_preset(preset)
     model = SequentialRankingModel.from_preset(
@@ -60,9 +59,10 @@ def test_each_sequence_layer_learns_on_taobao(split, preset, tmp_path):
     # it. One epoch on 20 windows per user reaches 0.515-0.56 over seeds
     # and layers (71% of the validation targets are items never seen in
     # training).
+    # Saving and reloading each preset's model is tested on synthetic points
+    # in tests/models/test_sequential_ranking_model.py, and a model trained
+    # on Taobao rows by test_cli_train_then_evaluate_taobao below.
     assert metrics["auc"] > 0.52, (preset, metrics)
-    head = {k: v[:64] for k, v in split.validation.features.items()}
-    test_case.assert_keras_save_load(model, head, tmp_path, atol=1e-6)
 
 
 def test_cli_train_then_evaluate_taobao(tmp_path, capsys):

@@ -258,17 +258,18 @@ def test_injected_parts():
     assert tuple(named(features).shape) == (3, 1)
 
 
+# Every sequence layer once, and the Ad-Rec interaction once: the per-event
+# interaction does not depend on the sequence layer above it, and each
+# sequence layer with Ad-Rec learns on real Taobao rows in
+# tests/jobs/test_train_sequential.py.
 @pytest.mark.parametrize(
     "sequence_layer, interaction",
     [
         ("tsl", "dot"),
         ("tsl", "adrec"),
         ("mha", "dot"),
-        pytest.param("mha", "adrec", marks=pytest.mark.slow),
         ("rnn", "dot"),
-        pytest.param("rnn", "adrec", marks=pytest.mark.slow),
         ("transformer", "dot"),
-        pytest.param("transformer", "adrec", marks=pytest.mark.slow),
     ],
 )
 def test_learns_whether_candidate_item_is_in_history(
@@ -300,7 +301,9 @@ def test_learns_whether_candidate_item_is_in_history(
     "preset, interaction, overrides",
     [
         ("rm4", "adrec", {}),
+        ("rm5", "adrec", {}),
         ("rm6", "dcnv2", {"use_behavior": True, "rnn_cell": "gru"}),
+        ("rm7", "adrec", {}),
     ],
 )
 def test_save_and_load(preset, interaction, overrides, tmp_path):
