@@ -59,28 +59,30 @@ from keras_adrec.training.metrics import evaluate_model
 from keras_adrec.training.model_directory import staged_output
 
 # The default comparison (`adrec compare` with no data): the one place its
-# settings live. Chosen so that the whole run (5 interactions x 3 seeds,
-# about 480 CPU-seconds) takes about 3 minutes on a quiet 2-core machine and
-# the curves have flattened by its end. Measured with one seed while
-# choosing: with Criteo's cardinalities scaled to 1/2000 and 90,000 rows
-# at SGD 0.14 every curve still rose at its end (val AUC 0.56-0.59); with
-# the data below, SGD 0.5 made Ad-Rec diverge in 2 of 3 seeds, while at 0.3
-# its three seeds end at 0.611, 0.611 and 0.606 with their last three
-# evaluations within 0.005 (about 50 CPU-s a run; DLRM dot about 22).
+# settings live. Chosen so that the whole run (5 interactions x 3 seeds)
+# takes about 3 minutes on a quiet 2-core machine: measured 3:02 wall (220 s
+# user + 15 s system CPU) with these settings, 4:19 with 12,000 rows a day
+# and 16 evaluations. Measured with one seed while choosing: with Criteo's
+# cardinalities scaled to 1/2000 and 90,000 rows at SGD 0.14 every curve
+# still rose at its end (val AUC 0.56-0.59); SGD 0.5 made Ad-Rec diverge in
+# 2 of 3 seeds, while at 0.3 it trains. The curves have not flattened at the
+# end of the epoch: the last third of the steps still adds 10-15% of the
+# final lift over chance (8-12% with 12,000 rows a day); flat curves need
+# several times this budget (`--synthetic ROWS`).
 # - cardinalities scaled to 1/100,000 of Criteo Kaggle's, floor 20 (largest
-#   column 103 values): each value is seen hundreds of times in 60,000
+#   column 103 values): each value is seen hundreds of times in 45,000
 #   rows, so the embeddings, which dominate the parameters, learn within
 #   one epoch;
-# - 6 days of 12,000 rows: days 0-4 train (60,000 rows, one epoch), day 5
-#   validates; 1,200 further rows of each training day (10%) are held out
-#   to measure the AUC on the training distribution;
+# - 6 days of 9,000 rows: days 0-4 train (45,000 rows, one epoch), day 5
+#   validates; 900 further rows of each training day (10%) are held out to
+#   measure the AUC on the training distribution;
 # - the generator's default drift (shift strength 1): the training
-#   distribution scores about 0.015-0.02 AUC above the shifted day;
-# - batch 256 and SGD learning rate 0.3 (235 steps, 16 evaluations): at
-#   RM1's 0.1 the curves had not flattened after one epoch, at 0.5 Ad-Rec
-#   diverged in two of three seeds.
+#   distribution scores about 0.005-0.01 AUC above the shifted day;
+# - batch 256 and SGD learning rate 0.3 (176 steps, 12 evaluations, one
+#   every 14 steps): at RM1's 0.1 the curves rose more slowly still, at 0.5
+#   Ad-Rec diverged in two of three seeds.
 DEFAULT_SYNTHETIC = {
-    "rows_per_day": 12_000,
+    "rows_per_day": 9_000,
     "num_days": 6,
     "scale": 1e-5,
     "min_cardinality": 20,
@@ -94,7 +96,7 @@ DEFAULT_SHIFT_STRENGTH = DEFAULT_SYNTHETIC["shift_strength"]
 DEFAULT_HOLDOUT_FRACTION = 0.1
 DEFAULT_SYNTHETIC_BATCH_SIZE = 256
 DEFAULT_SYNTHETIC_LEARNING_RATE = 0.3
-DEFAULT_EVALUATIONS = 16
+DEFAULT_EVALUATIONS = 12
 TARGET_FRACTION = 0.95
 
 # name -> (interaction, preset overrides, what it is)
