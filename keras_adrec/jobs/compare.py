@@ -60,8 +60,8 @@ from keras_adrec.training.model_directory import staged_output
 
 # The default comparison (`adrec compare` with no data): the one place its
 # settings live. Chosen so that the whole run (5 interactions x 3 seeds)
-# takes about 3 minutes on a quiet 2-core machine: measured 3:02 wall (220 s
-# user + 15 s system CPU) with these settings, 4:19 with 12,000 rows a day
+# takes about 3 minutes on a quiet 2-core machine: measured 3:08 wall (221 s
+# user + 14 s system CPU) with these settings, 4:19 with 12,000 rows a day
 # and 16 evaluations. Measured with one seed while choosing: with Criteo's
 # cardinalities scaled to 1/2000 and 90,000 rows at SGD 0.14 every curve
 # still rose at its end (val AUC 0.56-0.59); SGD 0.5 made Ad-Rec diverge in

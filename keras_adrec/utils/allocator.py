@@ -11,9 +11,9 @@ only the input pipeline.
 
 Measured on a 2-core machine (`adrec compare`'s data, one `dot` and one
 `adrec` run with their evaluations): 104 s wall, 40 s of it system time
-and 8.9 million minor page faults with the patch; 55 s, 4.5 s and 0.8
+and 8.9 million minor page faults with the patch; 37 s, 4.8 s and 0.9
 million after `restore_malloc_thresholds()`. Training steps alone went from
-9.6 s to 5.1 s (dot) and 21.1 s to 10.6 s (Ad-Rec).
+9.6 s to 4.9 s (dot) and 21.1 s to 10.6 s (Ad-Rec).
 
 The readers that use `from_generator` (`SyntheticCriteo.dataset`,
 `parquet_dataset`) call `restore_malloc_thresholds()` when their generator
