@@ -35,13 +35,6 @@ JAX_TESTS = [
 ]
 ALL_TESTS = ["tests/layers", "tests/models"]
 
-# Tests that need TensorFlow by nature, in files another change owns;
-# they move to `@pytest.mark.tensorflow_only(reason=...)` there.
-AWAITING_MARKER = {
-    "tests/layers/blocks/test_adrec_block.py::"
-    "test_mixed_float16_large_inputs_stay_finite": "tf.GradientTape",
-}
-
 
 def _root():
     return os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
@@ -55,8 +48,6 @@ def test_layer_and_model_tests_pass_on_jax():
     command = [sys.executable, "-m", "pytest", "-q", "-rs", "-n", "0"]
     command += ["-p", "no:cacheprovider"]
     command += paths
-    for node in AWAITING_MARKER:
-        command += ["--deselect", node]
     result = subprocess.run(
         command,
         capture_output=True,
