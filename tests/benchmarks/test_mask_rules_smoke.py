@@ -75,3 +75,53 @@ def test_mask_rules_smoke_on_criteo_sample(tmp_path):
     assert paper_row.startswith("| paper | paper rule, preset thresholds |")
     assert f"| {diff:+.4f} ± – | n/a |" in paper_row
     assert "## Selection" not in markdown
+
+
+def _entry(auc, kept=None, single=None):
+    entry = {"auc_mean": auc, "aucs": [auc] * 3}
+    if kept is not None:
+        entry["mean_kept_keys"] = kept
+        entry["single_key_fraction"] = single
+    return entry
+
+
+def _table(criteo, avazu):
+    baselines = {"fm": _entry(0.68), "dcnv2": _entry(0.66)}
+    return {
+        "criteo": {**baselines, **criteo},
+        "avazu": {**{"fm": _entry(0.65), "dcnv2": _entry(0.66)}, **avazu},
+    }
+
+
+def test_selection_v2_needs_every_head_learning_and_the_best_baseline():
+    avazu = {
+        v: _entry(0.67, [22, 22], [0.0, 0.0])
+        for v in ("paper", "relative", "relative-warmup", "paper-warmup")
+    }
+    criteo = {
+        # Sparse and the best score, but head 0 is hard on 60% of rows.
+        "paper-warmup": _entry(0.75, [1.6, 23.0], [0.6, 0.0]),
+        # Heads learn, reaches the baseline: the highest eligible score.
+        "relative-warmup": _entry(0.71, [20.3, 26.6], [0.05, 0.0]),
+        # Heads learn, but below FM's 0.68 on Criteo.
+        "relative": _entry(0.67, [20.2, 26.6], [0.0, 0.0]),
+        # Exactly at the single-key bar: counts as learning.
+        "paper": _entry(0.70, [12.0, 26.0], [0.10, 0.0]),
+    }
+    default, notes, candidates = mask_rules.select_default_v2(
+        _table(criteo, avazu), ["criteo", "avazu"]
+    )
+    assert default == "relative-warmup"
+    assert "20.3 of 27 keys (not real sparsity" in notes
+    by_name = {c[0]: c for c in candidates}
+    assert by_name["paper-warmup"][2:4] == (False, True)
+    assert by_name["relative"][2:4] == (True, False)
+    assert by_name["paper"][2:] == (True, True, 12.0)
+
+    # Nobody eligible: no default, said plainly.
+    criteo["relative-warmup"] = _entry(0.71, [20.3, 26.6], [0.2, 0.0])
+    criteo["paper"] = _entry(0.60, [12.0, 26.0], [0.0, 0.0])
+    default, notes, _ = mask_rules.select_default_v2(
+        _table(criteo, avazu), ["criteo", "avazu"]
+    )
+    assert default is None and "left unchanged" in notes
