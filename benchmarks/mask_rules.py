@@ -431,8 +431,11 @@ def select_default_v2(table, datasets):
         "candidates whose every head learns on RM1 and that reach the best "
         "baseline on both datasets; its sparsest RM1 head keeps "
         f"{chosen[4]:.1f} of 27 keys"
-        + (" (real sparsity)." if chosen[4] <= 27 / 2 else
-           " (not real sparsity: at most 13.5 was the v1 bar).")  # fmt: skip
+        + (
+            " (real sparsity)."
+            if chosen[4] <= 27 / 2
+            else " (not real sparsity: at most 13.5 was the v1 bar)."
+        )
     )
     return chosen[0], notes, candidates
 
@@ -655,8 +658,10 @@ def run_diagnostics(args, argv):
             after, f"After one epoch (validation AUC {auc:.4f}):"
         )
         lines_by_rule += [""]
-        _report.log(f"{rule}: before {before[0]['mean_kept_keys']}, after "
-                    f"{after[0]['mean_kept_keys']}, AUC {auc:.4f}")  # fmt: skip
+        _report.log(
+            f"{rule}: before {before[0]['mean_kept_keys']}, after "
+            f"{after[0]['mean_kept_keys']}, AUC {auc:.4f}"
+        )
     finish_report(report, load_at_start, start)
     lines = _report.header_lines(
         "Mask diagnostics, RM1 on the Criteo sample", report
