@@ -1,9 +1,10 @@
 """The interaction layers compute the same numbers on TensorFlow and JAX.
 
-`cross_backend_worker` runs once per backend in its own process (a Keras
-backend is chosen once per process), with the same weights set from numpy,
-and writes outputs and gradients (with respect to the inputs and every
-trainable weight, by `tf.GradientTape` and by `jax.grad`) to an npz file.
+`cross_backend_worker` runs once per backend, on JAX in a child process (a
+Keras backend is chosen once per process) and on TensorFlow in the test's
+own process, with the same weights set from numpy, and writes outputs and
+gradients (with respect to the inputs and every trainable weight, by
+`tf.GradientTape` and by `jax.grad`) to an npz file.
 
 Tolerance: `np.testing.assert_allclose(rtol=1e-4, atol=1e-6)` on float32
 values of order 1. Measured: the largest disagreement needs rtol 8.4e-6 at
@@ -19,6 +20,7 @@ import sys
 import numpy as np
 import pytest
 
+from tests.backends import cross_backend_worker
 from tests.backends.cross_backend_worker import mask_rules
 from tests.backends.jax_env import jax_environment
 
@@ -31,30 +33,34 @@ RTOL, ATOL = 1e-4, 1e-6
 MIN_THRESHOLD_MARGIN = 1e-4
 
 
-def _start_worker(backend, path):
-    env = dict(os.environ, KERAS_BACKEND=backend)
-    if backend == "jax":
-        env = jax_environment(env)
+def _start_jax_worker(path):
     return subprocess.Popen(
         [sys.executable, "-m", "tests.backends.cross_backend_worker", path],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=env,
+        env=jax_environment(os.environ),
     )
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    # Both workers run at once: each is mostly import and compile time.
+    # The JAX worker runs in a child process (a Keras backend is chosen once
+    # per process); the TensorFlow half runs in this one, which is already
+    # on TensorFlow, while the child imports and compiles.
+    import keras
+
+    assert keras.backend.backend() == "tensorflow"
     folder = tmp_path_factory.mktemp("cross_backend")
     paths = {b: str(folder / f"{b}.npz") for b in ("tensorflow", "jax")}
-    workers = {b: _start_worker(b, path) for b, path in paths.items()}
-    for backend, worker in workers.items():
+    worker = _start_jax_worker(paths["jax"])
+    try:
+        cross_backend_worker.main(paths["tensorflow"])
+    finally:
         _, stderr = worker.communicate(timeout=600)
-        assert worker.returncode == 0, (
-            f"{backend} worker failed ({worker.returncode}):\n{stderr[-4000:]}"
-        )
+    assert worker.returncode == 0, (
+        f"jax worker failed ({worker.returncode}):\n{stderr[-4000:]}"
+    )
     return {b: np.load(path) for b, path in paths.items()}
 
 
