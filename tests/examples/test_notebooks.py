@@ -62,10 +62,10 @@ CELL_TIMEOUT_S = 600
 
 # Run before each notebook in the shared kernel. `%reset -f` deletes every
 # name the user namespace holds, imported modules included; the names this
-# cell needs are deleted again at its end.
+# cell needs are deleted again at its end. `clear_session` also collects
+# garbage, so what the earlier notebook held is freed.
 RESET_CELL = """\
 %reset -f
-import gc
 import os
 import sys
 
@@ -74,8 +74,7 @@ if "keras" in sys.modules:
     sys.modules["keras"].backend.clear_session()
 if "matplotlib.pyplot" in sys.modules:
     sys.modules["matplotlib.pyplot"].close("all")
-gc.collect()
-del gc, os, sys
+del os, sys
 """
 
 
@@ -107,6 +106,7 @@ class SharedKernel:
     def __init__(self, kernel_dirs):
         self._kernel_dirs = list(kernel_dirs)
         self._km = None
+        self._kc = None
         self.starts = 0
 
     def _alive(self):
@@ -126,6 +126,9 @@ class SharedKernel:
         jupyter_core_utils.run_sync(self._km.start_kernel)(
             cwd=str(workdir), env=_kernel_env()
         )
+        self._kc = self._km.client()
+        self._kc.start_channels()
+        jupyter_core_utils.run_sync(self._kc.wait_for_ready)(timeout=60)
         self.starts += 1
 
     def execute(self, notebook, workdir):
@@ -139,6 +142,9 @@ class SharedKernel:
         client = nbclient.NotebookClient(
             notebook, km=self._km, timeout=CELL_TIMEOUT_S
         )
+        # One client for every notebook: a new one costs about 2 s of
+        # waiting for the kernel to answer.
+        client.kc = self._kc
         try:
             client.execute()
         except nbclient.exceptions.CellExecutionError:
@@ -147,12 +153,13 @@ class SharedKernel:
             self.shutdown()
             raise
         finally:
-            if client.kc is not None:
-                client.kc.stop_channels()
             notebook.cells.remove(reset)
         return notebook
 
     def shutdown(self):
+        if self._kc is not None:
+            self._kc.stop_channels()
+            self._kc = None
         if self._km is not None and self._km.has_kernel:
             jupyter_core_utils.run_sync(self._km.shutdown_kernel)(now=True)
         self._km = None
