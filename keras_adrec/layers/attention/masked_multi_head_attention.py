@@ -93,11 +93,14 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
     dense softmax). Both softmaxes come from one score tensor and run in
     float32, also under `mixed_float16`.
 
-    The default (`"paper"`; the ranking presets add a 32-step warm-up) was
-    chosen by the pre-registered comparison of `benchmarks/mask_rules.md`
-    (results in `benchmarks/results/mask_rules.md`); `mask_rule="relative"`
-    matched no mask in quality there but kept most keys. `mask_diagnostics`
-    reports, per head, the kept keys and single-key rows.
+    The layer's default is the paper's rule. The ranking presets (RM1-RM3)
+    use `"relative"`, the winner of the second pre-registered selection of
+    `benchmarks/mask_rules.md` (results in
+    `benchmarks/results/mask_rules_v2.md`): at RM1's 27 tokens the paper
+    rule with theta 0.1 leaves head 0 a hard pick of one key on over half
+    the rows, while the relative rule keeps every head learning and matches
+    no mask in quality, keeping about 19 of 27 keys in its sparsest head.
+    `mask_diagnostics` reports, per head, the kept keys and single-key rows.
 
     The layer is a `keras.layers.MultiHeadAttention` with the same call
     signature and the same weights (`get_weights()` / `set_weights()` are
