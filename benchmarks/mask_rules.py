@@ -316,6 +316,23 @@ def best_baselines(table, datasets):
     return best
 
 
+def _measured_candidates(table, datasets):
+    """`(variant, score, >= best baseline on both, RM1 entry)` for each
+    candidate measured on every dataset; score = mean of the datasets'
+    mean AUC."""
+    best_baseline = best_baselines(table, datasets)
+    for variant in CANDIDATES:
+        if not all(variant in table[name] for name in datasets):
+            continue
+        score = float(
+            np.mean([table[n][variant]["auc_mean"] for n in datasets])
+        )
+        above = all(
+            table[n][variant]["auc_mean"] >= best_baseline[n] for n in datasets
+        )
+        yield variant, score, above, table["criteo"][variant]
+
+
 def select_default(table, datasets):
     """The pre-registered selection rule of benchmarks/mask_rules.md (v1).
 
@@ -327,18 +344,12 @@ def select_default(table, datasets):
 
     if set(datasets) != {"criteo", "avazu"}:
         return None, "selection needs both datasets", []
-    best_baseline = best_baselines(table, datasets)
-    candidates = []
-    for variant in CANDIDATES:
-        if not all(variant in table[name] for name in datasets):
-            continue
-        score = np.mean([table[n][variant]["auc_mean"] for n in datasets])
-        score = float(score)
-        sparse = min(table["criteo"][variant]["mean_kept_keys"]) <= 27 / 2
-        above = all(
-            table[n][variant]["auc_mean"] >= best_baseline[n] for n in datasets
+    candidates = [
+        (variant, score, min(criteo["mean_kept_keys"]) <= 27 / 2, above)
+        for variant, score, above, criteo in _measured_candidates(
+            table, datasets
         )
-        candidates.append((variant, score, sparse, above))
+    ]
     if not candidates:
         return None, "no candidate measured", []
     eligible = [c for c in candidates if c[2] and c[3]]
@@ -401,20 +412,18 @@ def select_default_v2(table, datasets):
     """
     if set(datasets) != {"criteo", "avazu"}:
         return None, "selection needs both datasets", []
-    best_baseline = best_baselines(table, datasets)
-    candidates = []
-    for variant in CANDIDATES:
-        if not all(variant in table[name] for name in datasets):
-            continue
-        score = float(
-            np.mean([table[n][variant]["auc_mean"] for n in datasets])
+    candidates = [
+        (
+            variant,
+            score,
+            heads_learning(criteo),
+            above,
+            float(min(criteo["mean_kept_keys"])),
         )
-        learning = heads_learning(table["criteo"][variant])
-        above = all(
-            table[n][variant]["auc_mean"] >= best_baseline[n] for n in datasets
+        for variant, score, above, criteo in _measured_candidates(
+            table, datasets
         )
-        fewest = float(min(table["criteo"][variant]["mean_kept_keys"]))
-        candidates.append((variant, score, learning, above, fewest))
+    ]
     if not candidates:
         return None, "no candidate measured", []
     eligible = [c for c in candidates if c[2] and c[3]]
