@@ -15,7 +15,8 @@ survives an interruption).
 
 Usage (from the repository root):
     python -m benchmarks.sequential_quality [--presets rm4,rm5] \
-        [--interactions dot,adrec] [--seeds 0,1,2] [--epochs N]
+        [--interactions dot,adrec] [--seeds 0,1,2] [--epochs N] \
+        [--learning-rate LR] [--warmup-steps W]
 """
 
 import argparse
@@ -45,6 +46,12 @@ def parse_args(argv):
         "--epochs", type=int, default=None, help="default: the preset's"
     )
     parser.add_argument("--learning-rate", type=float, default=None)
+    parser.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=None,
+        help="learning-rate warm-up steps (default: the preset's)",
+    )
     parser.add_argument("--max-points-per-user", type=int, default=None)
     parser.add_argument("--data", default=None, help="default: the sample")
     parser.add_argument("--output-dir", default=_report.RESULTS_DIR)
@@ -69,6 +76,8 @@ def run_one(split, preset, interaction, seed, args):
         overrides["epochs"] = args.epochs
     if args.learning_rate is not None:
         overrides["learning_rate"] = args.learning_rate
+    if args.warmup_steps is not None:
+        overrides["learning_rate_warmup_steps"] = args.warmup_steps
     fields = get_preset(preset, **overrides)
     keras.utils.set_random_seed(seed)
     model = build_sequential_model(fields, split.vocabulary.vocabulary_sizes)
@@ -92,6 +101,7 @@ def run_one(split, preset, interaction, seed, args):
         "learning_rate": fields["learning_rate"],
         "optimizer": fields["optimizer"],
         "optimizer_config": fields.get("optimizer_config"),
+        "learning_rate_warmup_steps": fields["learning_rate_warmup_steps"],
         "batch_size": fields["batch_size"],
         "curve": curve,
         "val_auc": curve[-1]["auc"],
@@ -197,6 +207,11 @@ def main(argv=None):
     from keras_adrec.models.presets import get_preset
 
     fields = get_preset(args.presets[0])
+    warmup = (
+        fields["learning_rate_warmup_steps"]
+        if args.warmup_steps is None
+        else args.warmup_steps
+    )
     report = {
         "command": _report.command_line("sequential_quality", argv),
         "date": _report.utc_now(),
@@ -211,8 +226,8 @@ def main(argv=None):
             f"{args.epochs or fields['epochs']} epochs, "
             f"{fields['optimizer']} lr "
             f"{args.learning_rate or fields['learning_rate']} "
-            f"{fields.get('optimizer_config')}, batch "
-            f"{fields['batch_size']}"
+            f"{fields.get('optimizer_config')}, linear warm-up over "
+            f"{warmup} steps, batch {fields['batch_size']}"
         ),
         "runs": [],
     }

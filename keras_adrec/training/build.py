@@ -41,9 +41,42 @@ def make_optimizer(name, learning_rate, config=None):
         ) from None
 
 
+def warmup_learning_rate(learning_rate, warmup_steps):
+    """`learning_rate`, reached linearly from 0 over `warmup_steps` steps.
+
+    Keras' `CosineDecay` with `alpha=1.0` (no decay after the warm-up):
+    step `s < warmup_steps` uses `learning_rate * s / warmup_steps`, every
+    later step `learning_rate`. A serializable schedule, so a saved model's
+    optimizer keeps it.
+
+    Args:
+        learning_rate: float. The rate after the warm-up.
+        warmup_steps: int. Steps of the linear ramp; `0` returns
+            `learning_rate` unchanged.
+
+    Returns:
+        A float or a `keras.optimizers.schedules.LearningRateSchedule`.
+    """
+    warmup_steps = int(warmup_steps)
+    if warmup_steps < 0:
+        raise ValueError(
+            f"learning_rate_warmup_steps must be >= 0, got {warmup_steps}."
+        )
+    if warmup_steps == 0:
+        return learning_rate
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0,
+        decay_steps=1,
+        alpha=1.0,
+        warmup_target=float(learning_rate),
+        warmup_steps=warmup_steps,
+    )
+
+
 def optimizer_for(fields):
     """The optimizer a preset asks for: `optimizer`, `learning_rate` and
-    the optional `optimizer_config` fields.
+    the optional `optimizer_config` and `learning_rate_warmup_steps`
+    fields (see `warmup_learning_rate`).
 
     Example:
 
@@ -55,7 +88,10 @@ def optimizer_for(fields):
     """
     return make_optimizer(
         fields["optimizer"],
-        fields["learning_rate"],
+        warmup_learning_rate(
+            fields["learning_rate"],
+            fields.get("learning_rate_warmup_steps", 0),
+        ),
         fields.get("optimizer_config"),
     )
 
