@@ -56,6 +56,14 @@ def parse_args(argv):
     parser.add_argument("--data", default=None, help="default: the sample")
     parser.add_argument("--output-dir", default=_report.RESULTS_DIR)
     parser.add_argument("--name", default="sequential_quality")
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        default=None,
+        metavar="JSON",
+        help="write one report from these reports' runs (runs done in "
+        "parallel processes) instead of training",
+    )
     args = parser.parse_args(argv)
     args.presets = [p for p in args.presets.split(",") if p]
     args.interactions = [i for i in args.interactions.split(",") if i]
@@ -187,9 +195,61 @@ def markdown(report):
     return lines
 
 
+def merge(paths, args, argv):
+    """One report from the runs of several reports of the same budget."""
+    import json
+
+    parts = []
+    for path in paths:
+        with open(path) as f:
+            parts.append(json.load(f))
+    first = parts[0]
+    for key in ("budget", "train_points", "val_points", "max_points_per_user"):
+        values = {json.dumps(part[key]) for part in parts}
+        if len(values) > 1:
+            raise SystemExit(f"Cannot merge: the reports differ in {key}.")
+    runs = [run for part in parts for run in part["runs"]]
+
+    report = dict(first)
+    report.update(
+        {
+            "command": _report.command_line("sequential_quality", argv),
+            "merged_commands": [part["command"] for part in parts],
+            "presets": [
+                p for p in PRESETS if any(r["preset"] == p for r in runs)
+            ],
+            "interactions": [
+                i
+                for i in INTERACTIONS
+                if any(r["interaction"] == i for r in runs)
+            ],
+            "seeds": sorted({r["seed"] for r in runs}),
+            "runs": runs,
+            "seconds": sum(part["seconds"] for part in parts),
+            "machine": {
+                **first["machine"],
+                "load_average_at_end": parts[-1]["machine"][
+                    "load_average_at_end"
+                ],
+            },
+        }
+    )
+    lines = markdown(report)
+    lines.insert(
+        3,
+        "- Merged from the runs of: "
+        + "; ".join(f"`{c}`" for c in report["merged_commands"])
+        + " (run side by side; total is the sum of their times).",
+    )
+    _report.write_report(args.output_dir, args.name, report, lines)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    if args.merge:
+        merge(args.merge, args, argv)
+        return
     from keras_adrec import data as adrec_data
 
     path = args.data or _report.shared_data_file(SAMPLE)
