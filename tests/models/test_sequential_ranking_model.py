@@ -291,8 +291,8 @@ def test_learns_whether_candidate_item_is_in_history(
     history = model.fit(features, labels, batch_size=64, epochs=16, verbose=0)
     losses = history.history["loss"]
     after = _auc(labels, keras.ops.convert_to_numpy(model(features)))
-    # Seeds 0-2 reach training AUC 0.80-1.00 from about 0.5 (loss 0.70 ->
-    # 0.13-0.59) for every combination here.
+    # Seeds 0-2 reach training AUC 0.78-1.00 from about 0.5 (loss 0.70 ->
+    # 0.13-0.60) for every combination here.
     assert losses[-1] < losses[0] - 0.05, losses
     assert after > 0.7 and after > before + 0.1, (before, after)
 
