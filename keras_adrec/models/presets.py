@@ -1,4 +1,4 @@
-"""The paper's model configurations (PAPER.md, Table 1) as presets.
+"""The paper's model configurations (its Table 1) as presets.
 
 A preset is a flat dict of fields. `get_preset("rm1", num_heads=4)` returns a
 copy with overrides applied; an unknown field raises `ValueError`, so a typo

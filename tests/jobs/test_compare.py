@@ -38,7 +38,7 @@ def test_each_interaction_learns_rm1_on_criteo(criteo_rows, variant):
     _, summary = train_variant(criteo_rows, fields, seed=0)
     assert summary["steps"] == 63  # 8,000 rows / 128, one epoch
     # Chance is 0.5; every interaction gets well clear of it in one epoch
-    # (the authors' code reaches 0.67-0.69 on these rows: ANCHORS.md).
+    # (the authors' PyTorch code reaches 0.67-0.69 on these rows).
     assert summary["auc"] > 0.6, summary
 
 
