@@ -185,7 +185,10 @@ class FeaturePreprocessor(keras.layers.Layer):
         if max_index_range is None:
             layer.set_vocabularies(
                 count_vocabularies(
-                    dataset, schema.num_categorical, min_frequency
+                    dataset,
+                    schema.num_categorical,
+                    min_frequency,
+                    column_names=schema.categorical_names,
                 )
             )
         return layer
@@ -400,16 +403,29 @@ class FeaturePreprocessor(keras.layers.Layer):
         return names
 
 
-def count_vocabularies(dataset, num_categorical, min_frequency=1):
+def count_vocabularies(
+    dataset, num_categorical, min_frequency=1, column_names=None
+):
     """Per-column token vocabularies of a dataset of raw batches.
 
     Counts in-graph (`tf.unique_with_counts` into a `MutableHashTable` per
     column, inside `Dataset.reduce`): memory grows with the number of
     distinct tokens, not with the rows.
 
+    Args:
+        dataset: finite `tf.data.Dataset` of raw batches (or of
+            `(raw_features, label)`).
+        num_categorical: int. The number of categorical columns.
+        min_frequency: int. Minimum count for a token to be kept.
+        column_names: optional list of the columns' names, used in errors.
+
     Returns:
         A list (one per column) of token lists (str): tokens counted at
         least `min_frequency` times, by descending count, ties by token.
+
+    Raises:
+        ValueError: a kept token is not UTF-8 text (a Parquet binary
+            column can hold any bytes; vocabularies are text).
     """
     if dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
         raise ValueError(
@@ -442,13 +458,30 @@ def count_vocabularies(dataset, num_categorical, min_frequency=1):
 
     dataset.reduce(tf.constant(0, tf.int64), update)
     vocabularies = []
-    for table in tables:
+    for index, table in enumerate(tables):
         tokens, counts = (t.numpy() for t in table.export())
         kept = counts >= min_frequency
         tokens, counts = tokens[kept], counts[kept]
         # Descending count, then ascending token bytes.
         order = np.lexsort((tokens.astype(bytes), -counts))
-        vocabularies.append([t.decode("utf-8") for t in tokens[order]])
+        vocabulary = []
+        for token in tokens[order]:
+            try:
+                vocabulary.append(token.decode("utf-8"))
+            except UnicodeDecodeError as error:
+                name = (
+                    column_names[index]
+                    if column_names is not None
+                    else f"number {index}"
+                )
+                raise ValueError(
+                    f"Categorical column {name} holds a token that is not "
+                    f"UTF-8 text: {token[:32]!r} (byte {error.start}). "
+                    "Vocabularies are text, saved in the model's config: "
+                    "store such ids as text (for example hex), or use "
+                    "hashing (`max_index_range`), which takes any bytes."
+                ) from None
+        vocabularies.append(vocabulary)
     return vocabularies
 
 

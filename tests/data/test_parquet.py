@@ -9,6 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
 
+from keras_adrec.data import FeaturePreprocessor
+from keras_adrec.data import preprocess
 from keras_adrec.data.criteo import criteo_dataset
 from keras_adrec.data.errors import DataFormatError
 from keras_adrec.data.errors import raise_data_format_errors
@@ -128,6 +130,35 @@ def test_user_schema_and_column_types(tmp_path):
         [b"", b"", b""],
         [b"x", b"123456789012", b"z"],
     ]
+
+
+def test_non_utf8_binary_token_names_the_column_when_fitting(tmp_path):
+    table = pa.table(
+        {
+            "click": pa.array([1, 0, 1], pa.int64()),
+            "price": pa.array([1.5, 2.0, -2.0], pa.float64()),
+            "site": pa.array(["x", "y", "x"]),
+            "blob": pa.array([b"ok", b"\x00\xff", b"ok"], pa.binary()),
+        }
+    )
+    path = str(tmp_path / "bytes.parquet")
+    pq.write_table(table, path)
+    schema = DatasetSchema(
+        name="custom",
+        dense_names=["price"],
+        categorical_names=["site", "blob"],
+        label_name="click",
+    )
+    dataset = parquet_dataset(path, batch_size=2, schema=schema)
+    with pytest.raises(ValueError) as info:
+        FeaturePreprocessor.fit(dataset, schema)
+    message = str(info.value)
+    assert "Categorical column blob" in message
+    assert "b'\\x00\\xff'" in message and "not UTF-8" in message
+    # Hashing mode takes any bytes.
+    hashed = FeaturePreprocessor.fit(dataset, schema, max_index_range=97)
+    features, _ = next(iter(preprocess(dataset, hashed)))
+    assert features["sparse"].shape == (2, 2)
 
 
 def write_bad(tmp_path, name, table, **kwargs):
