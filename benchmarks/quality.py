@@ -69,7 +69,7 @@ SAMPLES = {
 PRESETS = {"criteo": "rm1", "avazu": "rm3", "taobao": "rm4", "synthetic": "rm1"}
 SYNTHETIC_DAYS = 7
 
-# The project's reference measurements (ANCHORS.md), cited by value: the
+# The project's reference measurements, cited by value: the
 # same Criteo split and RM1 settings, mean ± std over 3 seeds.
 CRITEO_REFERENCE = [
     ("authors' PyTorch, 2 threads", "dot (DLRM)", "0.673 ± 0.003", "0.504"),

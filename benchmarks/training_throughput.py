@@ -671,13 +671,13 @@ def markdown(report):
         )
     goals = report.get("goals")
     if goals:
-        lines += ["", "## Goals (ANCHORS.md)", ""]
+        lines += ["", "## Goals (our reference measurements)", ""]
         lines += [f"- {g}" for g in goals]
     return lines
 
 
 def goals(records, ratio_rows):
-    """ANCHORS.md goals at batch 128, checked on this run's numbers."""
+    """The reference goals at batch 128, checked on this run's numbers."""
     lines = []
     for r in records:
         if r["interaction"] == "adrec" and r["batch_size"] == 128:
