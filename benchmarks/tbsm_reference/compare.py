@@ -16,11 +16,11 @@ Usage (from the repository root, keras_adrec's environment):
 
 import argparse
 import json
-import math
 import sys
 
 from benchmarks import report as _report
 from keras_adrec.utils import mean_std
+from keras_adrec.utils import paired_difference
 
 
 def parse_args(argv):
@@ -69,17 +69,15 @@ def compare(tbsm, ours):
         theirs = tbsm[seed][0]
         mine = float(ours[seed]["val_auc"])
         rows.append({"seed": seed, "tbsm": theirs, "ours": mine})
-    differences = [r["ours"] - r["tbsm"] for r in rows]
-    mean_diff, std_diff = mean_std(differences)
+    mean_diff, standard_error = paired_difference(
+        [r["ours"] for r in rows], [r["tbsm"] for r in rows]
+    )
     summary = {
         "seeds": seeds,
         "tbsm": mean_std([r["tbsm"] for r in rows]),
         "ours": mean_std([r["ours"] for r in rows]),
         "difference_mean": mean_diff,
-        "difference_std": std_diff,
-        "difference_standard_error": (
-            None if std_diff is None else std_diff / math.sqrt(len(rows))
-        ),
+        "difference_standard_error": standard_error,
     }
     return rows, summary
 
