@@ -22,19 +22,105 @@ def _at_least_float32(x):
     return x
 
 
+def _renormalise(scores, probabilities, keep, axes, floor=None):
+    """Kept probabilities renormalised, `w = p keep / sum(p keep)`.
+
+    `p = softmax(scores)` over `axes` and `keep` is a boolean constant, so
+    `w` is the softmax of the scores over the kept keys and its gradient
+    is the softmax backward pass, `dL/ds = w (g - sum(w g))`. On the
+    TensorFlow backend that closed form is the gradient, applied directly
+    to the scores: automatic differentiation would run the backward of the
+    division and then of the first softmax, about six passes over the
+    `(B, H, T, S)` tensor instead of three. Other backends differentiate
+    the forward formula, which has the same gradient.
+
+    Args:
+        scores: the logits `p` was computed from.
+        probabilities: `softmax(scores)` over `axes`.
+        keep: boolean tensor of the same shape.
+        axes: the key axes.
+        floor: optional lower bound of `sum(p keep)` (rows that keep no key
+            get weights 0 instead of 0 / 0).
+
+    Returns:
+        The weights, with the shape and dtype of `probabilities`.
+    """
+
+    def forward(probabilities):
+        kept = ops.where(keep, probabilities, 0.0)
+        total = ops.sum(kept, axis=axes, keepdims=True)
+        if floor is not None:
+            total = ops.maximum(total, floor)
+        return kept / total
+
+    if keras.backend.backend() != "tensorflow":
+        return forward(probabilities)
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def renormalise(scores):
+        # `scores` only anchors the gradient; the forward pass reads the
+        # probabilities already computed from them.
+        weights = forward(probabilities)
+
+        def grad(upstream):
+            upstream = tf.cast(upstream, weights.dtype)
+            inner = tf.reduce_sum(upstream * weights, axis=axes, keepdims=True)
+            return tf.cast(weights * (upstream - inner), scores.dtype)
+
+        return weights, grad
+
+    return renormalise(scores)
+
+
+# Constants of the dropout mask's counter hash (see `stateless_dropout`):
+# the golden-ratio increment and the two multipliers of Wellons' `lowbias32`
+# integer hash (hash-prospector), a murmur3-style finaliser with lower bias.
+_HASH_INCREMENT = 0x9E3779B9
+_HASH_MULTIPLIERS = (0x7FEB352D, 0x846CA68B)
+
+
+def _uniform_bits_tf(shape, seed):
+    """uint32 bits for every entry of `shape` from a counter hash.
+
+    `bits[i] = lowbias32((i * 0x9E3779B9 + seed[0]) ^ seed[1])` over the
+    flat index `i`: integer multiplies, shifts and xors that XLA fuses into
+    one loop. Plain TensorFlow runs them as separate ops, about as fast as
+    its Philox kernel.
+    """
+    import tensorflow as tf
+
+    def shift_xor(x, bits):
+        return tf.bitwise.bitwise_xor(
+            x, tf.bitwise.right_shift(x, tf.constant(bits, tf.uint32))
+        )
+
+    key = tf.bitcast(tf.cast(seed, tf.int32), tf.uint32)
+    index = tf.bitcast(tf.range(tf.reduce_prod(shape), dtype=tf.int32), tf.uint32)
+    x = index * tf.constant(_HASH_INCREMENT, tf.uint32) + key[0]
+    x = tf.bitwise.bitwise_xor(x, key[1])
+    x = shift_xor(x, 16) * tf.constant(_HASH_MULTIPLIERS[0], tf.uint32)
+    x = shift_xor(x, 15) * tf.constant(_HASH_MULTIPLIERS[1], tf.uint32)
+    return tf.reshape(shift_xor(x, 16), shape)
+
+
 def stateless_dropout(inputs, rate, seed_generator):
     """Inverted dropout that stays fast under XLA on CPU.
 
     Same semantics as `keras.random.dropout`: each entry is zeroed with
-    probability `rate` and the kept ones are scaled by `1 / (1 - rate)`.
-    On the TensorFlow backend the mask is drawn with
-    `tf.random.stateless_uniform(..., alg="philox")` seeded from
-    `seed_generator`. `keras.random.dropout` leaves the algorithm to
-    `auto_select`, which XLA on CPU lowers to ThreeFry; in some graphs (a
-    dropout feeding a `Dense`, as the block output does through the top MLP)
-    `model.fit(jit_compile=True)` then spends about 30 ms per step on a
-    [128, 27, 16] tensor and 240-600 ms on [128, 27, 128], against 2-3 and
-    8-11 ms with Philox, and 3 and 9 ms without XLA.
+    probability `rate` (to within 2**-32) and the kept ones are scaled by
+    `1 / (1 - rate)`. On the TensorFlow backend the mask comes from a
+    counter-based integer hash of each entry's index, keyed by
+    `seed_generator`'s next seed (`_uniform_bits_tf`). TensorFlow's own
+    generators are slow under XLA on CPU: `keras.random.dropout` leaves the
+    algorithm to `auto_select`, which XLA lowers to ThreeFry (in some graphs
+    `model.fit(jit_compile=True)` then spent 30 ms per step on a
+    [128, 27, 16] tensor and 240-600 ms on [128, 27, 128]); Philox costs
+    6.5 ms forward + backward on [1024, 27, 16] with XLA and the hash
+    1.0 ms (5.9 and 7.0 ms without XLA; a quiet 2-core machine, issue 15).
+    A dropout mask needs independent, unbiased keep decisions, not a
+    cryptographic generator; tests check the rate, the scaling, the
+    dependence on the seed and the correlation of neighbouring entries.
     Other backends use `keras.random.dropout`.
 
     Args:
@@ -52,12 +138,13 @@ def stateless_dropout(inputs, rate, seed_generator):
     import tensorflow as tf
 
     seed = seed_generator.next()
-    seed = tf.cast(tf.math.floormod(seed, tf.int32.max - 1), tf.int32)
-    noise = tf.random.stateless_uniform(
-        tf.shape(inputs), seed=seed, dtype=tf.float32, alg="philox"
-    )
-    scale = ops.cast(1.0 / (1.0 - rate), inputs.dtype)
-    return ops.where(noise >= rate, inputs * scale, ops.zeros_like(inputs))
+    bits = _uniform_bits_tf(tf.shape(inputs), seed)
+    # Drop when bits < rate * 2**32: probability rate, to within 2**-32.
+    threshold = tf.constant(min(int(round(rate * 2.0**32)), 2**32 - 1), tf.uint32)
+    # One select of two scalars and one multiply: the backward pass is a
+    # single multiply by the same mask.
+    mask = tf.where(bits >= threshold, 1.0 / (1.0 - rate), 0.0)
+    return inputs * tf.cast(mask, inputs.dtype)
 
 
 @keras_adrec_export
@@ -333,17 +420,46 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
         )
         return ops.convert_to_tensor(theta) * ramp
 
-    def _kth_largest(self, probabilities, k):
-        """The k-th largest probability of each row, keepdims over keys."""
+    def _kth_largest(self, probabilities, k, row_max=None):
+        """The k-th largest probability of each row, keepdims over keys.
+
+        Counted with repeats, as in a descending sort: a row whose two
+        largest entries tie has the maximum as its second largest. For
+        `k <= 4` this takes `k` max-reductions instead of `top_k`, which
+        sorts (slow on CPU, and XLA on CPU lowers it to a full sort of
+        every row: the relative rule ran 1.7x slower with XLA at RM1).
+        """
+        sizes = [probabilities.shape[axis] for axis in self._key_axes]
+        if None not in sizes:
+            k = min(k, int(np.prod(sizes)))
+        if k > 4:
+            return self._top_k_kth(probabilities, k)
+        axes = self._key_axes
+        if row_max is None:
+            row_max = ops.max(probabilities, axis=axes, keepdims=True)
+        kth, seen, remaining, largest = row_max, None, probabilities, row_max
+        for rank in range(1, k):
+            # `largest` is the rank-th distinct value; `seen` counts the
+            # entries at or above it.
+            at_largest = ops.greater_equal(remaining, largest)
+            count = ops.sum(
+                ops.cast(at_largest, "int32"), axis=axes, keepdims=True
+            )
+            seen = count if seen is None else seen + count
+            # Probabilities are >= 0, so -1 removes an entry.
+            remaining = ops.where(at_largest, -1.0, remaining)
+            largest = ops.max(remaining, axis=axes, keepdims=True)
+            kth = ops.where(ops.greater_equal(seen, k), kth, largest)
+        return kth
+
+    def _top_k_kth(self, probabilities, k):
+        """The k-th largest probability of each row, by `top_k`."""
         num_axes = len(self._key_axes)
         if num_axes == 1:
             flat = probabilities
         else:
             shape = ops.shape(probabilities)
             flat = ops.reshape(probabilities, tuple(shape[:-num_axes]) + (-1,))
-        num_keys = flat.shape[-1]
-        if num_keys is not None:
-            k = min(k, num_keys)
         values, _ = ops.top_k(flat, k, sorted=True)
         kth = values[..., k - 1 :]
         for _ in range(num_axes - 1):
@@ -359,7 +475,7 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
             # keep = p >= theta * max p, or among the `min_keys` largest.
             cutoff = ops.minimum(
                 theta * row_max,
-                self._kth_largest(probabilities, self.min_keys),
+                self._kth_largest(probabilities, self.min_keys, row_max),
             )
             return ops.greater_equal(probabilities, cutoff)
         if self.mask_step is None:
@@ -393,12 +509,11 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
         keep = self._keep_mask(probabilities)
         if attention_mask is not None:
             keep = ops.logical_and(keep, attention_mask)
-        kept = ops.where(keep, probabilities, 0.0)
-        total = ops.sum(kept, axis=self._key_axes, keepdims=True)
-        if attention_mask is not None:
-            # A row whose keys are all padding keeps nothing: weights 0.
-            total = ops.maximum(total, 1e-30)
-        weights = kept / total
+        # A row whose keys are all padding keeps nothing: weights 0.
+        floor = None if attention_mask is None else 1e-30
+        weights = _renormalise(
+            scores, probabilities, keep, self._key_axes, floor
+        )
         if self.mask_rule == "straight_through":
             # Forward: the paper's weights. Backward: the dense softmax's.
             dense = probabilities

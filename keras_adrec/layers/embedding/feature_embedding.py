@@ -105,6 +105,9 @@ class FeatureEmbedding(keras.layers.Layer):
             shape=(total, self.embedding_dim),
             initializer=initializer,
             regularizer=self.embeddings_regularizer,
+            # Read in `call` by a gather of the rows, then cast: an autocast
+            # variable would cast (copy) the whole table under mixed precision.
+            autocast=False,
         )
 
     def _dlrm_uniform(self, shape, dtype=None):
@@ -122,7 +125,20 @@ class FeatureEmbedding(keras.layers.Layer):
 
     def call(self, inputs):
         ids = keras.ops.cast(inputs, "int32") + self.offsets
-        return keras.ops.take(self.embeddings, ids, axis=0)
+        if keras.backend.backend() == "tensorflow":
+            # A gather from the variable itself (ResourceGather) reads only the
+            # looked-up rows. `keras.ops.take` first converts the variable to
+            # a tensor; once the optimizer has applied a sparse (scatter)
+            # update, TensorFlow keeps the variable in copy-on-read mode, so
+            # that conversion copies the whole table every step (about 10 ms
+            # per step for RM1's 144,670 x 16 table on 2 CPU cores, a fifth
+            # of a DLRM step at batch 1024).
+            import tensorflow as tf
+
+            outputs = tf.gather(self.embeddings.value, ids)
+        else:
+            outputs = keras.ops.take(self.embeddings, ids, axis=0)
+        return keras.ops.cast(outputs, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.embedding_dim,)
