@@ -96,7 +96,9 @@ def _uniform_bits_tf(shape, seed):
         )
 
     key = tf.bitcast(tf.cast(seed, tf.int32), tf.uint32)
-    index = tf.bitcast(tf.range(tf.reduce_prod(shape), dtype=tf.int32), tf.uint32)
+    index = tf.bitcast(
+        tf.range(tf.reduce_prod(shape), dtype=tf.int32), tf.uint32
+    )
     x = index * tf.constant(_HASH_INCREMENT, tf.uint32) + key[0]
     x = tf.bitwise.bitwise_xor(x, key[1])
     x = shift_xor(x, 16) * tf.constant(_HASH_MULTIPLIERS[0], tf.uint32)
@@ -140,7 +142,9 @@ def stateless_dropout(inputs, rate, seed_generator):
     seed = seed_generator.next()
     bits = _uniform_bits_tf(tf.shape(inputs), seed)
     # Drop when bits < rate * 2**32: probability rate, to within 2**-32.
-    threshold = tf.constant(min(int(round(rate * 2.0**32)), 2**32 - 1), tf.uint32)
+    threshold = tf.constant(
+        min(int(round(rate * 2.0**32)), 2**32 - 1), tf.uint32
+    )
     # One select of two scalars and one multiply: the backward pass is a
     # single multiply by the same mask.
     mask = tf.where(bits >= threshold, 1.0 / (1.0 - rate), 0.0)

@@ -938,3 +938,100 @@ def test_default_rule_and_preset_warmup():
         assert fields["mask_warmup_steps"] == 0, name
     # The paper's rule is one argument away.
     assert get_preset("rm1", mask_rule="paper")["mask_rule"] == "paper"
+
+
+# ----------------------------------------------------------------------
+# Issue 15: the faster formulations against their plain definitions
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("attention_axes", [None, (1, 2)])
+def test_kth_largest_counts_repeats_like_a_sort(k, attention_axes):
+    # Probabilities with many exact ties (repeated tokens give repeated
+    # scores): the k-th largest of each row with repeats, as np.sort.
+    rng = np.random.default_rng(k)
+    shape = (3, 2, 4, 6) if attention_axes is None else (2, 2, 2, 3, 2, 3)
+    values = rng.choice([0.0, 0.1, 0.25, 0.5], size=shape).astype("float32")
+    layer = MaskedMultiHeadAttention(
+        num_heads=2, key_dim=2, attention_axes=attention_axes
+    )
+    query_shape = (3, 4, 4) if attention_axes is None else (2, 2, 3, 4)
+    layer.build(query_shape, query_shape)
+    got = np.asarray(layer._kth_largest(values, k))
+    axes = layer._key_axes
+    flat = values.reshape(values.shape[: -len(axes)] + (-1,))
+    expected = -np.sort(-flat, axis=-1)[..., k - 1]
+    assert_allclose(got.reshape(expected.shape), expected, atol=0)
+    by_top_k = np.asarray(layer._top_k_kth(values, k))
+    assert_allclose(got, by_top_k, atol=0)
+
+
+@pytest.mark.parametrize("with_padding", [False, True])
+def test_renormalised_weights_gradient_is_autodiff_of_the_formula(
+    with_padding,
+):
+    # The closed-form backward (softmax over the kept keys) against
+    # TensorFlow differentiating p keep / sum(p keep) with p = softmax(s).
+    from keras_adrec.layers.attention import masked_multi_head_attention as m
+
+    rng = np.random.default_rng(0)
+    scores = tf.constant(rng.normal(size=(2, 2, 5, 7)) * 3.0)
+    keep = tf.constant(rng.random((2, 2, 5, 7)) < 0.5)
+    keep = tf.logical_or(keep, tf.one_hot(2, 7, on_value=True, off_value=False))
+    if with_padding:
+        # A row that keeps nothing: weights 0 under the floor.
+        keep = tf.tensor_scatter_nd_update(
+            keep, [[0, 1, 3]], tf.zeros((1, 7), tf.bool)
+        )
+    upstream = tf.constant(rng.normal(size=(2, 2, 5, 7)))
+    floor = 1e-30 if with_padding else None
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(scores)
+        p = tf.nn.softmax(scores, axis=-1)
+        fast = m._renormalise(scores, p, keep, (3,), floor)
+        kept = tf.where(keep, p, 0.0)
+        total = tf.reduce_sum(kept, axis=-1, keepdims=True)
+        if floor is not None:
+            total = tf.maximum(total, floor)
+        plain = kept / total
+        fast_loss = tf.reduce_sum(fast * upstream)
+        plain_loss = tf.reduce_sum(plain * upstream)
+    assert_allclose(fast, plain, atol=1e-15)
+    assert_allclose(
+        tape.gradient(fast_loss, scores),
+        tape.gradient(plain_loss, scores),
+        atol=1e-12,
+    )
+    if with_padding:
+        assert np.all(np.asarray(fast)[0, 1, 3] == 0.0)
+
+
+def test_stateless_dropout_masks_are_independent():
+    # The counter hash's keep decisions: the rate within 5 binomial
+    # standard errors, no correlation between neighbouring entries or
+    # between two calls, the same mask under XLA as without.
+    x = np.ones((256, 27, 16), "float32")
+    rate = 0.3
+    generator = keras.random.SeedGenerator(11)
+    first = np.asarray(stateless_dropout(x, rate, generator)) == 0
+    second = np.asarray(stateless_dropout(x, rate, generator)) == 0
+    n = first.size
+    assert abs(first.mean() - rate) < 5 * np.sqrt(rate * (1 - rate) / n)
+    flat = first.ravel().astype("float64")
+    for lag in (1, 16, 27 * 16):
+        corr = np.corrcoef(flat[:-lag], flat[lag:])[0, 1]
+        assert abs(corr) < 5 / np.sqrt(n), (lag, corr)
+    corr = np.corrcoef(flat, second.ravel().astype("float64"))[0, 1]
+    assert abs(corr) < 5 / np.sqrt(n)
+    # Small rates too: dropout 0.01 as in the presets.
+    rare = np.asarray(stateless_dropout(x, 0.01, generator)) == 0
+    assert abs(rare.mean() - 0.01) < 5 * np.sqrt(0.01 * 0.99 / n)
+
+    xla_generator = keras.random.SeedGenerator(5)
+
+    @tf.function(jit_compile=True)
+    def under_xla(inputs):
+        return stateless_dropout(inputs, rate, xla_generator)
+
+    eager = stateless_dropout(x, rate, keras.random.SeedGenerator(5))
+    assert_allclose(under_xla(tf.constant(x)), eager, atol=0)

@@ -1,9 +1,11 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from keras_adrec.layers import FeatureEmbedding
 from tests import test_case
+from tests.test_case import assert_allclose
 
 
 def test_lookup_matches_separate_tables():
@@ -73,3 +75,22 @@ def test_config_and_saving(tmp_path):
     test_case.assert_keras_save_load(
         model, np.array([[1, 4], [2, 0]], "int32"), tmp_path
     )
+
+
+def test_lookup_reads_rows_not_the_whole_table():
+    # Issue 15: `keras.ops.take` on the variable read (and, once a sparse
+    # update had run, copied) the whole table every step. The lookup is a
+    # gather from the variable itself, and mixed precision casts rows only.
+    layer = FeatureEmbedding([50, 30], embedding_dim=4)
+    layer.build((None, 2))
+    ids = tf.constant([[1, 2], [3, 0]])
+    graph = tf.function(layer).get_concrete_function(ids).graph
+    op_types = {op.type for op in graph.get_operations()}
+    assert "ResourceGather" in op_types
+    assert "ReadVariableOp" not in op_types
+    expected = np.take(layer.embeddings.numpy(), np.asarray(ids) + [0, 50], 0)
+    assert_allclose(layer(ids), expected, atol=0)
+    half = FeatureEmbedding([50, 30], embedding_dim=4, dtype="mixed_float16")
+    half.build((None, 2))
+    assert half.embeddings.dtype == "float32"
+    assert keras.backend.standardize_dtype(half(ids).dtype) == "float16"
