@@ -161,11 +161,16 @@ def train_ranking(
             loaded.preprocessor.save_artifacts(run.preprocessing_path)
 
         with strategy.scope(), dtype_policy(mixed_precision):
+            batches = int(loaded.train.cardinality())
             model = build_ranking_model(
                 fields,
                 loaded.vocabulary_sizes,
                 loaded.num_dense,
                 auc_metric=True,
+                # Graph or XLA, whichever trains faster (measured); a
+                # stream of unknown length counts as a long run.
+                jit_compile="fastest",
+                steps=batches * fields["epochs"] if batches >= 0 else None,
             )
             model.optimizer.build(model.trainable_variables)
         logger = ResumableConvergenceLogger(

@@ -135,31 +135,138 @@ def resolve_fields(
     return fields
 
 
-def compile_model(model, fields, auc_metric=False, run_eagerly=False):
+# Median step milliseconds of RM1 training on CPU in graph mode and with XLA,
+# and XLA's extra seconds in the first step (compilation), per (interaction,
+# batch size): `benchmarks/results/training_throughput.json` (SYNTHETIC
+# inputs, 2 cores, a quiet machine). tests/training/test_build.py checks the
+# table against that report: rerun the benchmark after changing a layer and
+# copy its numbers here.
+CPU_STEP_TIMES_INTERACTIONS = ("dot", "fm", "autoint", "dcnv2", "adrec")
+CPU_STEP_TIMES = {
+    # (interaction, batch): (graph ms, XLA ms, XLA extra first-step s)
+    ("dot", 128): (13.80, 9.58, 2.3),
+    ("dot", 1024): (54.51, 49.45, 1.7),
+    ("fm", 128): (12.76, 10.23, 2.0),
+    ("fm", 1024): (45.54, 39.54, 2.5),
+    ("autoint", 128): (15.34, 13.77, 3.5),
+    ("autoint", 1024): (68.70, 85.44, 2.7),
+    ("dcnv2", 128): (15.44, 12.90, 2.2),
+    ("dcnv2", 1024): (55.72, 52.15, 1.7),
+    ("adrec", 128): (26.90, 38.99, 6.5),
+    ("adrec", 1024): (138.90, 321.61, 4.9),
+}
+
+
+def fastest_jit_compile(interaction, batch_size, steps=None):
+    """`jit_compile` for `model.compile`: graph or XLA, whichever is faster.
+
+    On CPU, from the measured `CPU_STEP_TIMES` of `(interaction, batch
+    size)`, a batch size between two measured ones taking the nearer (ties
+    to the smaller): XLA when its step is faster and, for a run of `steps`
+    training steps, when the time it saves over those steps exceeds its
+    compilation (`steps * (graph ms - XLA ms) > extra first-step time`).
+    An interaction that was not measured (or a layer instance) gets graph
+    mode, Keras' CPU default. With a GPU visible it returns `"auto"`, and
+    Keras picks XLA where it can.
+
+    Args:
+        interaction: interaction name (`"adrec"`) or layer.
+        batch_size: int, the global batch size.
+        steps: int or None. Training steps of the run; None compares the
+            per-step times only (a long run).
+
+    Returns:
+        `True`, `False` or `"auto"`.
+
+    Example:
+
+    ```python
+    keras_adrec.training.build.fastest_jit_compile("dot", 128)  # True
+    keras_adrec.training.build.fastest_jit_compile("dot", 128, steps=100)
+    # False: 100 steps save less than XLA's compilation costs.
+    ```
+    """
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        return "auto"
+    if not isinstance(interaction, str):
+        return False
+    measured = sorted(b for (i, b) in CPU_STEP_TIMES if i == interaction)
+    if not measured:
+        return False
+    nearest = min(measured, key=lambda b: (abs(b - int(batch_size)), b))
+    graph_ms, xla_ms, extra_seconds = CPU_STEP_TIMES[(interaction, nearest)]
+    if xla_ms >= graph_ms:
+        return False
+    if steps is None:
+        return True
+    return int(steps) * (graph_ms - xla_ms) / 1e3 > extra_seconds
+
+
+def compile_model(
+    model,
+    fields,
+    auc_metric=False,
+    run_eagerly=False,
+    jit_compile=None,
+    steps=None,
+):
     """Compile `model` with the preset's optimizer and the BCE loss.
 
     Args:
         model: a Keras model ending in a probability.
-        fields: preset fields (`optimizer`, `learning_rate`).
+        fields: preset fields (`optimizer`, `learning_rate`; with
+            `jit_compile="fastest"` also `interaction` and `batch_size`).
         auc_metric: bool. Add Keras' streaming `AUC` metric (named `auc`)
             to the training logs.
         run_eagerly: bool. Keras' `run_eagerly` (for debugging).
+        jit_compile: `None` (Keras' default: graph on CPU), `True`,
+            `False`, `"auto"`, or `"fastest"`: `fastest_jit_compile` of the
+            fields' interaction and batch size and `steps` (what `adrec
+            train` and `adrec compare` use). Under a distribution strategy
+            with more than one replica, or a mixed-precision dtype policy,
+            `"fastest"` keeps Keras' default (not measured).
+        steps: int or None. Training steps of the run, for `"fastest"`.
 
     Returns:
         `model`, compiled.
     """
     metrics = [keras.metrics.AUC(name="auc")] if auc_metric else None
+    if jit_compile == "fastest":
+        import tensorflow as tf
+
+        jit_compile = None
+        # The table holds float32 steps on one device; keep Keras' default
+        # elsewhere (mixed precision, several replicas): not measured.
+        if (
+            tf.distribute.get_strategy().num_replicas_in_sync <= 1
+            and keras.config.dtype_policy().name == "float32"
+        ):
+            jit_compile = fastest_jit_compile(
+                fields["interaction"], fields["batch_size"], steps
+            )
+    if run_eagerly:
+        jit_compile = None
+    extra = {} if jit_compile is None else {"jit_compile": jit_compile}
     model.compile(
         optimizer=optimizer_for(fields),
         loss="binary_crossentropy",
         metrics=metrics,
         run_eagerly=run_eagerly,
+        **extra,
     )
     return model
 
 
 def build_ranking_model(
-    fields, vocabulary_sizes, num_dense, compile=True, auc_metric=False
+    fields,
+    vocabulary_sizes,
+    num_dense,
+    compile=True,
+    auc_metric=False,
+    jit_compile=None,
+    steps=None,
 ):
     """A `RankingModel` from preset fields, built and (by default) compiled.
 
@@ -169,6 +276,9 @@ def build_ranking_model(
         num_dense: int, the number of dense features.
         compile: bool. Compile with `compile_model`. Defaults to `True`.
         auc_metric: bool. See `compile_model`.
+        jit_compile: see `compile_model`; `"fastest"` picks graph or XLA
+            per interaction, batch size and run length.
+        steps: int or None. Training steps, for `jit_compile="fastest"`.
 
     Returns:
         The model, its weights built.
@@ -190,7 +300,13 @@ def build_ranking_model(
         }
     )
     if compile:
-        compile_model(model, fields, auc_metric=auc_metric)
+        compile_model(
+            model,
+            fields,
+            auc_metric=auc_metric,
+            jit_compile=jit_compile,
+            steps=steps,
+        )
     return model
 
 

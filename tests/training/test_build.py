@@ -1,10 +1,15 @@
-"""The optimizer a preset asks for, with and without the warm-up."""
+"""The optimizer a preset asks for (with and without the warm-up), and the
+graph-or-XLA choice of `adrec train`."""
+
+import json
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
 from keras_adrec.models import get_preset
+from keras_adrec.training import build
 from keras_adrec.training import optimizer_for
 from keras_adrec.training.build import warmup_learning_rate
 
@@ -67,3 +72,83 @@ def test_warmup_survives_optimizer_serialization():
     assert config["config"]["warmup_target"] == pytest.approx(0.05)
     # The rate in effect before the first step (iterations = 0) is 0.
     assert float(restored.learning_rate) == 0.0
+
+
+# ----------------------------------------------------------------------
+# Graph or XLA (issue 15)
+
+REPORT = (
+    Path(__file__).resolve().parents[2]
+    / "benchmarks"
+    / "results"
+    / "training_throughput.json"
+)
+
+
+def test_step_time_table_is_the_committed_benchmark_report():
+    # The table `adrec train` chooses by must be the measured one: every
+    # entry equals the report's median step (graph and XLA) and XLA's extra
+    # first-step seconds, and every measured pair is in the table.
+    report = json.loads(REPORT.read_text())
+    rows = {
+        (r["interaction"], r["batch_size"], r["jit_compile"]): r
+        for r in report["results"]
+    }
+    measured = {
+        (name, batch)
+        for name, batch, _ in rows
+        if name in build.CPU_STEP_TIMES_INTERACTIONS
+    }
+    assert measured == set(build.CPU_STEP_TIMES)
+    for (name, batch), (graph_ms, xla_ms, extra) in (
+        build.CPU_STEP_TIMES.items()
+    ):
+        graph, xla = rows[(name, batch, False)], rows[(name, batch, True)]
+        assert graph_ms == pytest.approx(graph["median_step_ms"], abs=0.006)
+        assert xla_ms == pytest.approx(xla["median_step_ms"], abs=0.006)
+        first_extra = xla["first_step_seconds"] - graph["first_step_seconds"]
+        assert extra == pytest.approx(first_extra, abs=0.051)
+
+
+def test_fastest_jit_compile_follows_the_table(monkeypatch):
+    monkeypatch.setattr(
+        build,
+        "CPU_STEP_TIMES",
+        {
+            ("dot", 128): (10.0, 8.0, 2.0),
+            ("dot", 1024): (50.0, 60.0, 2.0),
+        },
+    )
+    assert build.fastest_jit_compile("dot", 128) is True
+    # 2 ms saved per step pays for 2 s of compilation after 1,000 steps.
+    assert build.fastest_jit_compile("dot", 128, steps=1000) is False
+    assert build.fastest_jit_compile("dot", 128, steps=1001) is True
+    assert build.fastest_jit_compile("dot", 1024) is False
+    # Nearest measured batch size; ties go to the smaller one.
+    assert build.fastest_jit_compile("dot", 300) is True
+    assert build.fastest_jit_compile("dot", 576) is True
+    assert build.fastest_jit_compile("dot", 700) is False
+    # Not measured: Keras' CPU default, graph.
+    assert build.fastest_jit_compile("fm", 128) is False
+    assert build.fastest_jit_compile(keras.layers.Dense(1), 128) is False
+
+
+def test_compile_model_applies_the_choice(monkeypatch):
+    monkeypatch.setattr(
+        build, "CPU_STEP_TIMES", {("dot", 128): (10.0, 8.0, 2.0)}
+    )
+    fields = get_preset("rm1", interaction="dot", batch_size=128)
+    model = build.build_ranking_model(
+        fields, [10] * 26, 13, jit_compile="fastest"
+    )
+    assert model.jit_compile is True
+    model = build.build_ranking_model(
+        fields, [10] * 26, 13, jit_compile="fastest", steps=10
+    )
+    assert model.jit_compile is False
+    with build.dtype_policy("mixed_float16"):
+        model = build.build_ranking_model(
+            fields, [10] * 26, 13, jit_compile="fastest"
+        )
+    # Keras' own default on CPU (graph), not the float32 measurement.
+    assert model.jit_compile is not True

@@ -106,23 +106,70 @@ def _uniform_bits_tf(shape, seed):
     return tf.reshape(shift_xor(x, 16), shape)
 
 
+def _in_xla_context():
+    """Whether TensorFlow is tracing a function that XLA will compile."""
+    try:
+        from tensorflow.python.framework import ops as tf_ops
+        from tensorflow.python.ops import control_flow_util
+    except ImportError:  # pragma: no cover - a TensorFlow without them
+        return False
+    graph = tf_ops.get_default_graph()
+    return bool(control_flow_util.GraphOrParentsInXlaContext(graph))
+
+
+def dropout_keep_mask_tf(shape, rate, seed, use_hash=None):
+    """Boolean keep mask of inverted dropout, on the TensorFlow backend.
+
+    Each entry is kept with probability `1 - rate`. Inside a function that
+    XLA compiles (`use_hash=None` detects it) the decisions come from a
+    counter hash (`_uniform_bits_tf`), elsewhere from Philox
+    (`tf.random.stateless_uniform(alg="philox")`): each generator is the
+    fast one in its mode, so the same seed gives different masks with and
+    without XLA.
+
+    Args:
+        shape: the mask's shape (a shape tensor or list).
+        rate: float in (0, 1). Drop probability.
+        seed: int32 tensor of shape (2,).
+        use_hash: bool or None. Force a generator; None picks by mode.
+
+    Returns:
+        A boolean tensor of `shape`.
+    """
+    import tensorflow as tf
+
+    if use_hash is None:
+        use_hash = _in_xla_context()
+    if use_hash:
+        bits = _uniform_bits_tf(shape, seed)
+        # Drop when bits < rate * 2**32: probability rate, within 2**-32.
+        threshold = min(int(round(rate * 2.0**32)), 2**32 - 1)
+        return bits >= tf.constant(threshold, tf.uint32)
+    seed = tf.cast(tf.math.floormod(seed, tf.int32.max - 1), tf.int32)
+    noise = tf.random.stateless_uniform(
+        shape, seed=seed, dtype=tf.float32, alg="philox"
+    )
+    return noise >= rate
+
+
 def stateless_dropout(inputs, rate, seed_generator):
-    """Inverted dropout that stays fast under XLA on CPU.
+    """Inverted dropout that stays fast with and without XLA on CPU.
 
     Same semantics as `keras.random.dropout`: each entry is zeroed with
-    probability `rate` (to within 2**-32) and the kept ones are scaled by
-    `1 / (1 - rate)`. On the TensorFlow backend the mask comes from a
-    counter-based integer hash of each entry's index, keyed by
-    `seed_generator`'s next seed (`_uniform_bits_tf`). TensorFlow's own
+    probability `rate` and the kept ones are scaled by `1 / (1 - rate)`.
+    On the TensorFlow backend the mask comes from `dropout_keep_mask_tf`,
+    seeded by `seed_generator`: Philox in a `tf.function` graph, and under
+    XLA a counter-based integer hash of each entry's index. TensorFlow's
     generators are slow under XLA on CPU: `keras.random.dropout` leaves the
     algorithm to `auto_select`, which XLA lowers to ThreeFry (in some graphs
     `model.fit(jit_compile=True)` then spent 30 ms per step on a
     [128, 27, 16] tensor and 240-600 ms on [128, 27, 128]); Philox costs
-    6.5 ms forward + backward on [1024, 27, 16] with XLA and the hash
-    1.0 ms (5.9 and 7.0 ms without XLA; a quiet 2-core machine, issue 15).
-    A dropout mask needs independent, unbiased keep decisions, not a
-    cryptographic generator; tests check the rate, the scaling, the
-    dependence on the seed and the correlation of neighbouring entries.
+    6.5 ms forward + backward on [1024, 27, 16] with XLA, the hash 1.0 ms.
+    Without XLA the hash's separate integer ops cost more than the Philox
+    kernel (7.0 against 5.9 ms; a 2-core machine, issue 15). A dropout mask
+    needs independent, unbiased keep decisions, not a cryptographic
+    generator; tests check both generators' rate, the dependence on the
+    seed and the correlation of neighbouring entries.
     Other backends use `keras.random.dropout`.
 
     Args:
@@ -139,15 +186,10 @@ def stateless_dropout(inputs, rate, seed_generator):
         return keras.random.dropout(inputs, rate, seed=seed_generator)
     import tensorflow as tf
 
-    seed = seed_generator.next()
-    bits = _uniform_bits_tf(tf.shape(inputs), seed)
-    # Drop when bits < rate * 2**32: probability rate, to within 2**-32.
-    threshold = tf.constant(
-        min(int(round(rate * 2.0**32)), 2**32 - 1), tf.uint32
-    )
+    keep = dropout_keep_mask_tf(tf.shape(inputs), rate, seed_generator.next())
     # One select of two scalars and one multiply: the backward pass is a
     # single multiply by the same mask.
-    mask = tf.where(bits >= threshold, 1.0 / (1.0 - rate), 0.0)
+    mask = tf.where(keep, 1.0 / (1.0 - rate), 0.0)
     return inputs * tf.cast(mask, inputs.dtype)
 
 

@@ -1006,16 +1006,26 @@ def test_renormalised_weights_gradient_is_autodiff_of_the_formula(
         assert np.all(np.asarray(fast)[0, 1, 3] == 0.0)
 
 
-def test_stateless_dropout_masks_are_independent():
-    # The counter hash's keep decisions: the rate within 5 binomial
-    # standard errors, no correlation between neighbouring entries or
-    # between two calls, the same mask under XLA as without.
-    x = np.ones((256, 27, 16), "float32")
+@pytest.mark.parametrize("use_hash", [False, True])
+def test_dropout_keep_masks_are_independent(use_hash):
+    # Both generators' keep decisions (Philox without XLA, the counter hash
+    # under XLA): the rate within 5 binomial standard errors, no correlation
+    # between neighbouring entries or between two seeds.
+    from keras_adrec.layers.attention.masked_multi_head_attention import (
+        dropout_keep_mask_tf,
+    )
+
+    shape = (256, 27, 16)
+    n = int(np.prod(shape))
+
+    def dropped(rate, seed):
+        keep = dropout_keep_mask_tf(
+            shape, rate, tf.constant(seed, tf.int32), use_hash=use_hash
+        )
+        return ~np.asarray(keep)
+
     rate = 0.3
-    generator = keras.random.SeedGenerator(11)
-    first = np.asarray(stateless_dropout(x, rate, generator)) == 0
-    second = np.asarray(stateless_dropout(x, rate, generator)) == 0
-    n = first.size
+    first, second = dropped(rate, [3, 4]), dropped(rate, [3, 5])
     assert abs(first.mean() - rate) < 5 * np.sqrt(rate * (1 - rate) / n)
     flat = first.ravel().astype("float64")
     for lag in (1, 16, 27 * 16):
@@ -1024,14 +1034,33 @@ def test_stateless_dropout_masks_are_independent():
     corr = np.corrcoef(flat, second.ravel().astype("float64"))[0, 1]
     assert abs(corr) < 5 / np.sqrt(n)
     # Small rates too: dropout 0.01 as in the presets.
-    rare = np.asarray(stateless_dropout(x, 0.01, generator)) == 0
+    rare = dropped(0.01, [7, 8])
     assert abs(rare.mean() - 0.01) < 5 * np.sqrt(0.01 * 0.99 / n)
 
-    xla_generator = keras.random.SeedGenerator(5)
 
-    @tf.function(jit_compile=True)
-    def under_xla(inputs):
-        return stateless_dropout(inputs, rate, xla_generator)
+def test_stateless_dropout_uses_the_hash_under_xla_only():
+    from keras_adrec.layers.attention.masked_multi_head_attention import (
+        dropout_keep_mask_tf,
+    )
 
-    eager = stateless_dropout(x, rate, keras.random.SeedGenerator(5))
-    assert_allclose(under_xla(tf.constant(x)), eager, atol=0)
+    x = np.ones((64, 27, 16), "float32")
+    seed = keras.random.SeedGenerator(5).next()
+    expected = {
+        use_hash: np.where(
+            np.asarray(dropout_keep_mask_tf(x.shape, 0.3, seed, use_hash)),
+            np.float32(1 / 0.7),
+            0.0,
+        )
+        for use_hash in (False, True)
+    }
+    assert not np.array_equal(expected[False], expected[True])
+    for jit in (False, True):
+        generator = keras.random.SeedGenerator(5)
+
+        @tf.function(jit_compile=jit)
+        def drop(inputs):
+            return stateless_dropout(inputs, 0.3, generator)
+
+        assert_allclose(drop(tf.constant(x)), expected[jit], atol=0)
+    eager = stateless_dropout(x, 0.3, keras.random.SeedGenerator(5))
+    assert_allclose(eager, expected[False], atol=0)
