@@ -38,6 +38,16 @@ machine. A run whose steps after the first (tracing, compilation) exceed
 `--max-run-seconds` stops early (after at least 5 measured steps) and is
 marked.
 
+Each row also gives the model's training FLOP per sample (3x the forward
+FLOP that TensorFlow's profiler counts in the inference graph: matmuls and
+the attention products) and the share of the fp32 matmul peak this
+reaches (`samples/s x FLOP/sample / peak`), the peak measured in the same
+run (a 1024-square matmul, best of 5, at the start and at the end; the
+higher counts). For `adrec` and `dot` at each batch size a graph-mode step
+is then profiled (`benchmarks.step_profile`): op time per model part (the
+Ad-Rec block split into attention projections, scores/mask/softmax, FFN,
+layer norms and dropout) and op type (`--profile-steps 0` skips it).
+
 Derived in the same run: the Ad-Rec to DLRM (`dot`) per-step cost ratio,
 Ad-Rec against the references, and the XLA-vs-graph ratio per interaction
 (graph step time / XLA step time; above 1 XLA is faster).
@@ -66,6 +76,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from benchmarks import report as _report  # noqa: E402
+from benchmarks import step_profile  # noqa: E402
 from keras_adrec.data import SyntheticCriteo  # noqa: E402
 from keras_adrec.models import RankingModel  # noqa: E402
 from keras_adrec.models import get_preset  # noqa: E402
@@ -124,6 +135,13 @@ def parse_args(argv):
         help="tiny run for tests: dot, adrec, keras-mha, keras-rs-dcn at "
         "batch 32, graph mode (and dot with XLA), 2 + 3 steps, 1 repeat",
     )
+    p.add_argument(
+        "--profile-steps",
+        type=int,
+        default=None,
+        help="profiled graph-mode steps of adrec and dot per batch size "
+        "(default 20, smoke 2; 0 skips the op-time breakdown)",
+    )
     p.add_argument("--output-dir", default=_report.RESULTS_DIR)
     args = p.parse_args(argv)
     if args.smoke:
@@ -134,6 +152,7 @@ def parse_args(argv):
             "measure_steps": 3,
             "repeats": 1,
             "max_run_seconds": 30.0,
+            "profile_steps": 2,
         }
     else:
         defaults = {
@@ -143,6 +162,7 @@ def parse_args(argv):
             "measure_steps": 50,
             "repeats": 3,
             "max_run_seconds": 30.0,
+            "profile_steps": 20,
         }
     for key, value in defaults.items():
         if getattr(args, key) is None:
@@ -389,6 +409,57 @@ def synthetic_inputs(rows, seed=0):
     return features, chunk["label"], vocabulary_sizes, generator.get_config()
 
 
+def training_flop_per_sample(model, num_dense, num_sparse, batch=64):
+    """3x the forward FLOP per sample counted by TensorFlow's profiler.
+
+    The profiler counts the float operations of the inference graph
+    (matmuls, batched matmuls, elementwise ops with registered costs); a
+    training step costs about three forward passes (forward, and the
+    gradients for the activations and for the weights).
+    """
+    from tensorflow.python.framework import convert_to_constants
+
+    spec = {
+        "dense": tf.TensorSpec((batch, num_dense), tf.float32),
+        "sparse": tf.TensorSpec((batch, num_sparse), tf.int32),
+    }
+    function = tf.function(lambda x: model(x, training=False))
+    graph = convert_to_constants.convert_variables_to_constants_v2(
+        function.get_concrete_function(spec)
+    ).graph
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    profile = tf.compat.v1.profiler.profile(graph, options=options)
+    return 3.0 * profile.total_float_ops / batch
+
+
+def make_model(name, fields, vocabulary_sizes, num_dense, jit):
+    """A compiled RM1 model with interaction `name`."""
+    model = RankingModel.from_preset(
+        fields,
+        vocabulary_sizes=vocabulary_sizes,
+        num_dense=num_dense,
+        interaction=make_interaction(name, fields),
+    )
+    model.compile(
+        optimizer=make_optimizer(fields["optimizer"], fields["learning_rate"]),
+        loss="binary_crossentropy",
+        jit_compile=jit,
+    )
+    return model
+
+
+def training_dataset(features, labels, batch_size):
+    """The repeated in-memory training pipeline every run uses."""
+    return (
+        tf.data.Dataset.from_tensor_slices((features, labels))
+        .batch(batch_size, drop_remainder=True)
+        .cache()
+        .repeat()
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
 class StepTimer(keras.callbacks.Callback):
     """Wall and CPU seconds of every training step.
 
@@ -425,24 +496,10 @@ def time_run(name, batch_size, jit, seed, data, fields, args):
     """One fresh model, `model.fit` for warmup + measured steps."""
     features, labels, vocabulary_sizes = data
     keras.utils.set_random_seed(seed)
-    model = RankingModel.from_preset(
-        fields,
-        vocabulary_sizes=vocabulary_sizes,
-        num_dense=features["dense"].shape[1],
-        interaction=make_interaction(name, fields),
+    model = make_model(
+        name, fields, vocabulary_sizes, features["dense"].shape[1], jit
     )
-    model.compile(
-        optimizer=make_optimizer(fields["optimizer"], fields["learning_rate"]),
-        loss="binary_crossentropy",
-        jit_compile=jit,
-    )
-    dataset = (
-        tf.data.Dataset.from_tensor_slices((features, labels))
-        .batch(batch_size, drop_remainder=True)
-        .cache()
-        .repeat()
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    dataset = training_dataset(features, labels, batch_size)
     total = args.warmup_steps + args.measure_steps
     timer = StepTimer(args.max_run_seconds, args.warmup_steps + 5)
     model.fit(
@@ -466,6 +523,9 @@ def time_run(name, batch_size, jit, seed, data, fields, args):
         "cpu_ms_per_step": float(np.mean(cpu) * 1e3),
         "truncated": timer.truncated,
         "parameters": int(model.count_params()),
+        "train_flop_per_sample": training_flop_per_sample(
+            model, features["dense"].shape[1], features["sparse"].shape[1]
+        ),
     }
 
 
@@ -503,6 +563,9 @@ def measure(args, data, fields):
                 ),
                 "truncated": any(r["truncated"] for r in config_runs),
                 "parameters": config_runs[0]["parameters"],
+                "train_flop_per_sample": config_runs[0][
+                    "train_flop_per_sample"
+                ],
                 "runs": config_runs,
             }
         )
@@ -587,6 +650,11 @@ def markdown(report):
         "s`: the first step, tracing and XLA compilation included.",
         "- Machine noise is about 10-30% between runs on our 2-core "
         "machines: compare ratios from one run.",
+        f"- fp32 matmul peak measured in this run: "
+        f"{report['matmul_peak_gflops']:.1f} GFLOP/s (1024-square matmul, "
+        "best of 5, start and end of the run). `% of peak` = samples/s x "
+        "train FLOP/sample / peak; train FLOP/sample = 3x the forward FLOP "
+        "TensorFlow's profiler counts.",
         "",
         "## Samples per second",
         "",
@@ -600,9 +668,12 @@ def markdown(report):
         ("CPU ms/step", "r"),
         ("first step s", "r"),
         ("params", "r"),
+        ("train MFLOP/sample", "r"),
+        ("% of peak", "r"),
         ("note", "l"),
     ]
     rows = []
+    peak = report["matmul_peak_gflops"]
     for r in report["results"]:
         rows.append(
             [
@@ -614,6 +685,8 @@ def markdown(report):
                 f"{r['cpu_ms_per_step']:.1f}",
                 f"{r['first_step_seconds']:.1f}",
                 f"{r['parameters']:,}",
+                f"{r['train_flop_per_sample'] / 1e6:.2f}",
+                f"{percent_of_peak(r, peak):.1f}",
                 (
                     f"{sum(x['truncated'] for x in r['runs'])} of "
                     f"{len(r['runs'])} runs stopped at the "
@@ -669,11 +742,39 @@ def markdown(report):
                 for r in report["xla_ratios"]
             ],
         )
+    for entry in report.get("profiles", []):
+        result = entry["profile"]
+        lines += [
+            "",
+            f"## Where a step's op time goes: {entry['interaction']}, batch "
+            f"{entry['batch_size']}, graph",
+            "",
+            f"`benchmarks.step_profile`, {result['steps']} profiled steps "
+            "of `model.fit`: op time summed over threads (CPU ms in ops "
+            f"per step; {result['total_ms']:.1f} in all), by model part "
+            "and its largest op types (ms).",
+            "",
+        ]
+        lines += _report.markdown_table(
+            [
+                ("part", "l"),
+                ("op ms/step", "r"),
+                ("share", "r"),
+                ("largest op types", "l"),
+            ],
+            step_profile.markdown_rows(result),
+        )
     goals = report.get("goals")
     if goals:
         lines += ["", "## Goals (our reference measurements)", ""]
         lines += [f"- {g}" for g in goals]
     return lines
+
+
+def percent_of_peak(record, peak_gflops):
+    """Achieved training GFLOP/s as a percentage of the matmul peak."""
+    achieved = record["samples_per_sec"] * record["train_flop_per_sample"]
+    return 100.0 * achieved / (peak_gflops * 1e9)
 
 
 def goals(records, ratio_rows):
@@ -715,7 +816,33 @@ def main(argv=None):
     fields = get_preset("rm1")
     rows = max(args.batch_sizes) * 8
     features, labels, vocabulary_sizes, generator = synthetic_inputs(rows)
+    peak_start = step_profile.matmul_peak_gflops()
     records = measure(args, (features, labels, vocabulary_sizes), fields)
+    profiles = []
+    if args.profile_steps > 0:
+        for batch_size in args.batch_sizes:
+            for name in ("adrec", "dot"):
+                if name not in args.interactions:
+                    continue
+                keras.utils.set_random_seed(0)
+                model = make_model(
+                    name,
+                    fields,
+                    vocabulary_sizes,
+                    features["dense"].shape[1],
+                    jit=False,
+                )
+                dataset = training_dataset(features, labels, batch_size)
+                profiles.append(
+                    {
+                        "interaction": name,
+                        "batch_size": batch_size,
+                        "profile": step_profile.breakdown(
+                            model, dataset, steps=args.profile_steps
+                        ),
+                    }
+                )
+    peak = max(peak_start, step_profile.matmul_peak_gflops())
     ratio_rows, xla_rows = ratios(records)
     report = {
         "benchmark": REPORT_NAME,
@@ -740,13 +867,16 @@ def main(argv=None):
             "vocabulary_total": int(sum(vocabulary_sizes)),
             "learning_rate": fields["learning_rate"],
             "dropout": fields["dropout"],
+            "profile_steps": args.profile_steps,
             "data": {
                 "synthetic": True,
                 "generator": "keras_adrec.data.SyntheticCriteo",
                 "config": generator,
             },
         },
+        "matmul_peak_gflops": peak,
         "results": records,
+        "profiles": profiles,
         "ratios": ratio_rows,
         "xla_ratios": xla_rows,
         "goals": goals(records, ratio_rows),

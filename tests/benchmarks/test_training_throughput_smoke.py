@@ -49,6 +49,32 @@ def test_training_throughput_benchmark_writes_reports(tmp_path):
     assert ("adrec", "dot") in ratios
     (xla,) = report["xla_ratios"]
     assert xla["interaction"] == "dot" and xla["graph_over_xla"] > 0
+    for record in report["results"]:
+        assert record["train_flop_per_sample"] > 0
+    # Ad-Rec's model does more arithmetic per sample than DLRM's.
+    flop = {
+        r["interaction"]: r["train_flop_per_sample"] for r in report["results"]
+    }
+    assert flop["adrec"] > flop["dot"]
+    assert report["matmul_peak_gflops"] > 0
+    profiled = [(p["interaction"], p["batch_size"]) for p in report["profiles"]]
+    assert profiled == [("adrec", 32), ("dot", 32)]
+    parts = {
+        part["part"]: part["ms"]
+        for part in report["profiles"][0]["profile"]["parts"]
+    }
+    for part in (
+        "block: FFN",
+        "block: scores, mask, softmax, weights x V",
+        "top MLP",
+        "embedding lookup",
+    ):
+        assert parts[part] > 0, part
+    dot_parts = {
+        part["part"] for part in report["profiles"][1]["profile"]["parts"]
+    }
+    assert not any(part.startswith("block:") for part in dot_parts)
     markdown = (tmp_path / "training_throughput.md").read_text()
+    assert "## Where a step's op time goes: adrec, batch 32, graph" in markdown
     assert "| adrec / dot | 32 | graph |" in markdown
     assert "| dot | 32 | XLA |" in markdown
