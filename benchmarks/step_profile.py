@@ -7,7 +7,8 @@ the model it belongs to (read from the op's name scope, forward and
 gradient alike) and by op type. For the Ad-Rec interaction the block is
 split into:
 
-- `attention projections`: the query, key, value and output matmuls;
+- `attention projections`: the query, key, value and output matmuls
+  (with the head layout's transposes);
 - `scores, mask, softmax, weights x V`: everything else in the attention
   layer (score and combine batched matmuls, head transposes, the first
   softmax, the keep mask, the renormalisation);
@@ -47,6 +48,8 @@ BLOCK_PARTS = (
     (
         "block: attention projections",
         (
+            "qkv_projection",
+            "output_projection",
             "attention_1/query",
             "attention_1/key",
             "attention_1/value",

@@ -577,6 +577,194 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
         )
         return ops.einsum(self._dot_product_equation, key, query)
 
+    def _fast_path_supported(self, query, value, key):
+        """Whether `call` can take the fused path (see `_fused_attention`).
+
+        The common Ad-Rec case: a threshold mask, rank-3 inputs attending
+        over axis 1, no attention mask of any kind, and the default
+        projections (no gate, sliding window, custom output shape,
+        quantization or LoRA).
+        """
+        if self.mask_thresholds is None or len(query.shape) != 3:
+            return False
+        if tuple(self._attention_axes) != (1,):
+            return False
+        if self._output_shape or getattr(self, "_use_gate", False):
+            return False
+        if getattr(self, "_sliding_window", None) is not None:
+            return False
+        for tensor in (query, value, key):
+            if getattr(tensor, "_keras_mask", None) is not None:
+                return False
+        for dense in (
+            self._query_dense,
+            self._key_dense,
+            self._value_dense,
+            self._output_dense,
+        ):
+            if getattr(dense, "quantization_mode", None) or getattr(
+                dense, "lora_enabled", False
+            ):
+                return False
+        return True
+
+    def call(
+        self,
+        query,
+        value,
+        key=None,
+        query_mask=None,
+        value_mask=None,
+        key_mask=None,
+        attention_mask=None,
+        return_attention_scores=False,
+        training=None,
+        use_causal_mask=False,
+    ):
+        if key is None:
+            key = value
+        if (
+            query_mask is None
+            and value_mask is None
+            and key_mask is None
+            and attention_mask is None
+            and not use_causal_mask
+            and self._fast_path_supported(query, value, key)
+        ):
+            output, weights = self._fused_attention(query, value, key, training)
+            if return_attention_scores:
+                return output, weights
+            return output
+        return super().call(
+            query,
+            value,
+            key=key,
+            query_mask=query_mask,
+            value_mask=value_mask,
+            key_mask=key_mask,
+            attention_mask=attention_mask,
+            return_attention_scores=return_attention_scores,
+            training=training,
+            use_causal_mask=use_causal_mask,
+        )
+
+    def _projection(self, dense):
+        """`dense`'s kernel as a 2D `(in, out)` matrix and its flat bias."""
+        kernel = ops.reshape(dense.kernel, (dense.kernel.shape[0], -1))
+        bias = None if dense.bias is None else ops.reshape(dense.bias, (-1,))
+        return kernel, bias
+
+    def _heads(self, tokens, num_tokens, head_size):
+        """`(B * T, H * d)` -> `(B, H, T, d)`."""
+        tokens = ops.reshape(
+            tokens, (-1, num_tokens, self._num_heads, head_size)
+        )
+        return ops.transpose(tokens, (0, 2, 1, 3))
+
+    def _as_tensors(self, query, value, key):
+        """Convert as `__call__` does: a tensor stays the same object."""
+        return tuple(
+            ops.convert_to_tensor(x, dtype=self.compute_dtype)
+            for x in (query, value, key)
+        )
+
+    def _fused_scores(self, query, value, key):
+        """Scaled scores `(B, H, T, S)` (float32 or wider) and values
+        `(B, H, S, d_v)`, with few, large ops.
+
+        For self-attention (`query`, `key` and `value` the same tensor) one
+        matmul of the `(B * T, dim)` tokens with the concatenated query,
+        key and value kernels projects all three; otherwise one 2D matmul
+        each. Heads are laid out `(B, H, T, d)` once, so that the score
+        product is a batched matmul with leading batch axes (no transpose
+        inside `einsum`).
+        """
+        num_heads, key_dim = self._num_heads, self._key_dim
+        value_dim = self._value_dim
+        num_queries = query.shape[1]
+        num_keys = value.shape[1]
+        if num_queries is None:
+            num_queries = ops.shape(query)[1]
+        if num_keys is None:
+            num_keys = ops.shape(value)[1]
+        wq, bq = self._projection(self._query_dense)
+        wk, bk = self._projection(self._key_dense)
+        wv, bv = self._projection(self._value_dense)
+        # A scope of its own, for profiles (benchmarks.step_profile).
+        with keras.name_scope("qkv_projection"):
+            if query is value and key is value:
+                projected = ops.matmul(
+                    ops.reshape(query, (-1, query.shape[-1])),
+                    ops.concatenate([wq, wk, wv], axis=1),
+                )
+                if bq is not None:
+                    projected = projected + ops.concatenate(
+                        [bq, bk, bv], axis=0
+                    )
+                if key_dim == value_dim:
+                    # (B * S, 3 * H * d) -> (3, B, H, S, d): one transpose.
+                    projected = ops.reshape(
+                        projected, (-1, num_queries, 3, num_heads, key_dim)
+                    )
+                    projected = ops.transpose(projected, (2, 0, 3, 1, 4))
+                    # unstack: its gradient is one stack (slicing would add
+                    # three zero-padded full-size gradients).
+                    q, k, v = ops.unstack(projected, 3, axis=0)
+                else:
+                    width = num_heads * key_dim
+                    q, k, v = ops.split(projected, [width, 2 * width], axis=1)
+                    q = self._heads(q, num_queries, key_dim)
+                    k = self._heads(k, num_keys, key_dim)
+                    v = self._heads(v, num_keys, value_dim)
+            else:
+
+                def project(tokens, kernel, bias, num_tokens, head_size):
+                    tokens = ops.matmul(
+                        ops.reshape(tokens, (-1, tokens.shape[-1])), kernel
+                    )
+                    if bias is not None:
+                        tokens = tokens + bias
+                    return self._heads(tokens, num_tokens, head_size)
+
+                q = project(query, wq, bq, num_queries, key_dim)
+                k = project(key, wk, bk, num_keys, key_dim)
+                v = project(value, wv, bv, num_keys, value_dim)
+        # Float16 logits overflow for large inputs; compute them in float32.
+        q = _at_least_float32(q)
+        q = ops.multiply(q, ops.cast(self._inverse_sqrt_key_dim, q.dtype))
+        scores = ops.einsum("bhtd,bhsd->bhts", q, _at_least_float32(k))
+        return scores, v
+
+    def _fused_attention(self, query, value, key, training):
+        """`call` without attention masks: `(output, weights)`."""
+        scores, v = self._fused_scores(query, value, key)
+        _, weights, _ = self._threshold_softmax(scores)
+        if training and self.mask_step is not None:
+            # The step that used threshold theta * min(1, t / warmup) is t.
+            self.mask_step.assign_add(1.0)
+        weights = ops.cast(weights, v.dtype)
+        dropped = weights
+        if training and self._dropout > 0.0:
+            dropped = stateless_dropout(
+                weights, self._dropout, self._dropout_layer.seed_generator
+            )
+        heads = ops.einsum("bhts,bhsd->bhtd", dropped, v)
+        num_heads, num_queries = self._num_heads, ops.shape(heads)[2]
+        heads = ops.reshape(
+            ops.transpose(heads, (0, 2, 1, 3)),
+            (-1, num_heads * self._value_dim),
+        )
+        with keras.name_scope("output_projection"):
+            dense = self._output_dense
+            output = ops.matmul(
+                heads,
+                ops.reshape(dense.kernel, (num_heads * self._value_dim, -1)),
+            )
+            if dense.bias is not None:
+                output = output + dense.bias
+        num_queries = query.shape[1] or num_queries
+        return ops.reshape(output, (-1, num_queries, output.shape[-1])), weights
+
     def _compute_attention(
         self,
         query,
@@ -642,6 +830,13 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
             key = value
         if not self.built:
             self.build(query.shape, value.shape, key.shape)
+        if attention_mask is None and self._fast_path_supported(
+            query, value, key
+        ):
+            # Exactly the computation of `call`.
+            scores, _ = self._fused_scores(*self._as_tensors(query, value, key))
+            probabilities, weights, _ = self._threshold_softmax(scores)
+            return {"unmasked": probabilities, "masked": weights}
         query = self._query_dense(query)
         key = self._key_dense(key)
         scores = self._attention_scores(query, key)
@@ -690,9 +885,15 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
         key = ops.convert_to_tensor(key, dtype=self.compute_dtype)
         if not self.built:
             self.build(query.shape, value.shape, key.shape)
-        scores = self._attention_scores(
-            self._query_dense(query), self._key_dense(key)
+        fused = attention_mask is None and self._fast_path_supported(
+            query, value, key
         )
+        if fused:
+            scores, _ = self._fused_scores(query, value, key)
+        else:
+            scores = self._attention_scores(
+                self._query_dense(query), self._key_dense(key)
+            )
         if self.mask_thresholds is None:
             keep = ops.ones_like(scores, dtype="bool")
             if attention_mask is not None:
