@@ -100,9 +100,11 @@ def test_step_time_table_is_the_committed_benchmark_report():
         if name in build.CPU_STEP_TIMES_INTERACTIONS
     }
     assert measured == set(build.CPU_STEP_TIMES)
-    for (name, batch), (graph_ms, xla_ms, extra) in (
-        build.CPU_STEP_TIMES.items()
-    ):
+    for (name, batch), (
+        graph_ms,
+        xla_ms,
+        extra,
+    ) in build.CPU_STEP_TIMES.items():
         graph, xla = rows[(name, batch, False)], rows[(name, batch, True)]
         assert graph_ms == pytest.approx(graph["median_step_ms"], abs=0.006)
         assert xla_ms == pytest.approx(xla["median_step_ms"], abs=0.006)
