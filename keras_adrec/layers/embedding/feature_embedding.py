@@ -135,7 +135,9 @@ class FeatureEmbedding(keras.layers.Layer):
             # of a DLRM step at batch 1024).
             import tensorflow as tf
 
-            outputs = tf.gather(self.embeddings.value, ids)
+            # `embedding_lookup`, not `tf.gather`: it also reads the right
+            # rows of a `ShardedVariable` (parameter-server training).
+            outputs = tf.nn.embedding_lookup(self.embeddings.value, ids)
         else:
             outputs = keras.ops.take(self.embeddings, ids, axis=0)
         return keras.ops.cast(outputs, self.compute_dtype)

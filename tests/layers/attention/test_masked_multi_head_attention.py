@@ -966,6 +966,7 @@ def test_kth_largest_counts_repeats_like_a_sort(k, attention_axes):
     assert_allclose(got, by_top_k, atol=0)
 
 
+@pytest.mark.tensorflow_only(reason="tf.custom_gradient, tf.GradientTape")
 @pytest.mark.parametrize("with_padding", [False, True])
 def test_renormalised_weights_gradient_is_autodiff_of_the_formula(
     with_padding,
@@ -1006,6 +1007,7 @@ def test_renormalised_weights_gradient_is_autodiff_of_the_formula(
         assert np.all(np.asarray(fast)[0, 1, 3] == 0.0)
 
 
+@pytest.mark.tensorflow_only(reason="TensorFlow dropout generators")
 @pytest.mark.parametrize("use_hash", [False, True])
 def test_dropout_keep_masks_are_independent(use_hash):
     # Both generators' keep decisions (Philox without XLA, the counter hash
@@ -1038,6 +1040,7 @@ def test_dropout_keep_masks_are_independent(use_hash):
     assert abs(rare.mean() - 0.01) < 5 * np.sqrt(0.01 * 0.99 / n)
 
 
+@pytest.mark.tensorflow_only(reason="TensorFlow dropout generators")
 def test_stateless_dropout_uses_the_hash_under_xla_only():
     from keras_adrec.layers.attention.masked_multi_head_attention import (
         dropout_keep_mask_tf,
@@ -1073,7 +1076,9 @@ def test_fused_self_attention_matches_separate_projections(rule, training):
     # of it as value takes one projection each. Same numbers.
     thresholds = [0.1, 0.02]
     layer = built_layer(mask_thresholds=thresholds, mask_rule=rule)
-    x = tf.constant(random_tokens((3, 6, 8), seed=41))
+    # A backend tensor: `__call__` keeps it the same object (a tf.Tensor
+    # on JAX would be converted once per argument).
+    x = keras.ops.convert_to_tensor(random_tokens((3, 6, 8), seed=41))
     calls = []
     fused_scores = layer._fused_scores
 
@@ -1084,7 +1089,7 @@ def test_fused_self_attention_matches_separate_projections(rule, training):
     layer._fused_scores = spy
     fused, fused_a = layer(x, x, return_attention_scores=True)
     separate, separate_a = layer(
-        x, tf.identity(x), return_attention_scores=True
+        x, keras.ops.copy(x), return_attention_scores=True
     )
     assert calls == [True, False]
     assert_allclose(fused, separate, atol=1e-6)
@@ -1097,6 +1102,7 @@ def test_fused_self_attention_matches_separate_projections(rule, training):
         assert_allclose(fused, expected, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.tensorflow_only(reason="tf.GradientTape")
 def test_fused_path_gradient_matches_the_masked_path():
     # The fused path (no attention mask) and the general path (an
     # all-True attention mask) give the same kernel gradients.
@@ -1116,6 +1122,7 @@ def test_fused_path_gradient_matches_the_masked_path():
         assert_allclose(fused, general, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.tensorflow_only(reason="tf.GradientTape")
 def test_fused_path_with_a_different_value_size():
     # value_dim != key_dim: the fused QKV matmul splits its columns.
     layer = MaskedMultiHeadAttention(

@@ -77,6 +77,7 @@ def test_config_and_saving(tmp_path):
     )
 
 
+@pytest.mark.tensorflow_only(reason="tf.function graph inspection")
 def test_lookup_reads_rows_not_the_whole_table():
     # Issue 15: `keras.ops.take` on the variable read (and, once a sparse
     # update had run, copied) the whole table every step. The lookup is a
@@ -90,6 +91,11 @@ def test_lookup_reads_rows_not_the_whole_table():
     assert "ReadVariableOp" not in op_types
     expected = np.take(layer.embeddings.numpy(), np.asarray(ids) + [0, 50], 0)
     assert_allclose(layer(ids), expected, atol=0)
+    # Any rank of ids; the static shape survives the flat gather.
+    batch = tf.function(layer).get_concrete_function(
+        tf.TensorSpec((None, 2), tf.int32)
+    )
+    assert batch.output_shapes.as_list() == [None, 2, 4]
     half = FeatureEmbedding([50, 30], embedding_dim=4, dtype="mixed_float16")
     half.build((None, 2))
     assert half.embeddings.dtype == "float32"
