@@ -149,6 +149,8 @@ class FeaturePreprocessor(keras.layers.Layer):
         self._config_vocabularies = None
         self._vocabularies = None
         self._tables = None
+        # Rows counted by `fit` (None when not fitted by counting).
+        self.fitted_rows = None
         if vocabularies is not None:
             self.set_vocabularies(vocabularies)
             self._config_vocabularies = self._vocabularies
@@ -183,14 +185,16 @@ class FeaturePreprocessor(keras.layers.Layer):
             **kwargs,
         )
         if max_index_range is None:
-            layer.set_vocabularies(
-                count_vocabularies(
-                    dataset,
-                    schema.num_categorical,
-                    min_frequency,
-                    column_names=schema.categorical_names,
-                )
+            vocabularies, rows = count_vocabularies(
+                dataset,
+                schema.num_categorical,
+                min_frequency,
+                column_names=schema.categorical_names,
+                return_rows=True,
             )
+            layer.set_vocabularies(vocabularies)
+            # Rows read while fitting: how long an epoch of `dataset` is.
+            layer.fitted_rows = rows
         return layer
 
     def set_vocabularies(self, vocabularies):
@@ -404,7 +408,11 @@ class FeaturePreprocessor(keras.layers.Layer):
 
 
 def count_vocabularies(
-    dataset, num_categorical, min_frequency=1, column_names=None
+    dataset,
+    num_categorical,
+    min_frequency=1,
+    column_names=None,
+    return_rows=False,
 ):
     """Per-column token vocabularies of a dataset of raw batches.
 
@@ -418,10 +426,12 @@ def count_vocabularies(
         num_categorical: int. The number of categorical columns.
         min_frequency: int. Minimum count for a token to be kept.
         column_names: optional list of the columns' names, used in errors.
+        return_rows: bool. Also return the number of rows read.
 
     Returns:
         A list (one per column) of token lists (str): tokens counted at
-        least `min_frequency` times, by descending count, ties by token.
+        least `min_frequency` times, by descending count, ties by token;
+        with `return_rows=True`, `(vocabularies, rows)`.
 
     Raises:
         ValueError: a kept token is not UTF-8 text (a Parquet binary
@@ -456,7 +466,7 @@ def count_vocabularies(
             )
         return rows + tf.shape(categorical, out_type=tf.int64)[0]
 
-    dataset.reduce(tf.constant(0, tf.int64), update)
+    rows = int(dataset.reduce(tf.constant(0, tf.int64), update))
     vocabularies = []
     for index, table in enumerate(tables):
         tokens, counts = (t.numpy() for t in table.export())
@@ -482,6 +492,8 @@ def count_vocabularies(
                     "hashing (`max_index_range`), which takes any bytes."
                 ) from None
         vocabularies.append(vocabulary)
+    if return_rows:
+        return vocabularies, rows
     return vocabularies
 
 

@@ -48,6 +48,8 @@ class RankingData:
         holdout: optional rows from the training distribution that no
             step trains on (synthetic data: held out from the training
             days), in the form of `val`; None when there are none.
+        train_rows: int or None. Training rows counted while fitting the
+            vocabularies (one epoch's length); None in hashing mode.
     """
 
     train: object
@@ -57,6 +59,7 @@ class RankingData:
     source: dict
     read_stats: dict = dataclasses.field(default_factory=dict)
     holdout: object = None
+    train_rows: object = None
 
     @property
     def vocabulary_sizes(self):
@@ -195,6 +198,7 @@ def load_ranking_data(
             "val": getattr(val_raw, "read_stats", None),
         },
         holdout=holdout,
+        train_rows=preprocessor.fitted_rows,
     )
 
 

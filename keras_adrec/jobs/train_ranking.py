@@ -162,13 +162,16 @@ def train_ranking(
 
         with strategy.scope(), dtype_policy(mixed_precision):
             batches = int(loaded.train.cardinality())
+            if batches < 0 and loaded.train_rows is not None:
+                # A stream: its length is the rows the vocabulary fit read.
+                batches = -(-loaded.train_rows // fields["batch_size"])
             model = build_ranking_model(
                 fields,
                 loaded.vocabulary_sizes,
                 loaded.num_dense,
                 auc_metric=True,
-                # Graph or XLA, whichever trains faster (measured); a
-                # stream of unknown length counts as a long run.
+                # Graph or XLA, whichever trains these steps faster
+                # (measured); unknown length (hashing mode) counts as long.
                 jit_compile="fastest",
                 steps=batches * fields["epochs"] if batches >= 0 else None,
             )

@@ -233,3 +233,38 @@ def test_compare_tiny(tmp_path):
     for name in ("convergence.png", "shift.png", "attention_maps.png"):
         data = (tmp_path / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+def test_train_chooses_graph_or_xla_for_the_run_length(
+    criteo_file, tmp_path, monkeypatch
+):
+    # A streamed file's length comes from the vocabulary fit's row count:
+    # `adrec train` asks `fastest_jit_compile` about exactly its steps.
+    from keras_adrec.training import build
+
+    asked = []
+    chooser = build.fastest_jit_compile
+
+    def spy(interaction, batch_size, steps=None):
+        asked.append((interaction, batch_size, steps))
+        return chooser(interaction, batch_size, steps)
+
+    monkeypatch.setattr(build, "fastest_jit_compile", spy)
+    status = main(
+        [
+            "train",
+            "--data",
+            f"criteo:{criteo_file}",
+            "--interaction",
+            "dot",
+            "--batch-size",
+            "1000",
+            "--output",
+            str(tmp_path / "run"),
+            "--quiet",
+            *TINY,
+        ]
+    )
+    assert status == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert asked == [("dot", 1000, metrics["steps"])]

@@ -53,6 +53,9 @@ def test_vocabularies_follow_min_frequency_and_count_order():
     layer = FeaturePreprocessor.fit(toy_dataset(), TOY, min_frequency=2)
     # Hand-computed: descending count, ties by token; rare tokens dropped.
     assert layer.vocabularies == [["a", "b"], ["x", "y", ""]]
+    # The fit read 2 batches of 4 rows: the epoch length `adrec train`
+    # uses to choose graph or XLA for a stream.
+    assert layer.fitted_rows == 8
     assert layer.vocabulary_sizes == [3, 4]
     tokens = [["a", "x"], ["b", "y"], ["c", ""], ["", "zzz"], ["new", "x"]]
     out = layer(raw([[0.0, 0.0]] * 5, tokens))
@@ -92,6 +95,7 @@ def test_dense_stays_float32_under_mixed_precision():
 def test_hashing_mode_needs_no_data_and_bounds_ids():
     layer = FeaturePreprocessor.fit(None, TOY, max_index_range=1000)
     assert layer.vocabulary_sizes == [1000, 1000]
+    assert layer.fitted_rows is None  # nothing was read
     tokens = [[f"{i:08x}", f"{i * 7:08x}"] for i in range(200)]
     ids = layer(raw([[0.0, 0.0]] * 200, tokens))["sparse"].numpy()
     assert ids.min() >= 0 and ids.max() < 1000
