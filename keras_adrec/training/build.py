@@ -138,9 +138,10 @@ def resolve_fields(
 # Median step milliseconds of RM1 training on CPU in graph mode and with XLA,
 # and XLA's extra seconds in the first step (compilation), per (interaction,
 # batch size): `benchmarks/results/training_throughput.json` (SYNTHETIC
-# inputs, 2 cores, a quiet machine). tests/training/test_build.py checks the
-# table against that report: rerun the benchmark after changing a layer and
-# copy its numbers here.
+# inputs, 2 cores, nothing else running). tests/training/test_build.py
+# checks the table against that report: rerun the benchmark after changing
+# a layer and copy its numbers here.
+CPU_STEP_TIMES_PRESET = "rm1"
 CPU_STEP_TIMES_INTERACTIONS = ("dot", "fm", "autoint", "dcnv2", "adrec")
 CPU_STEP_TIMES = {
     # (interaction, batch): (graph ms, XLA ms, XLA extra first-step s)
@@ -224,8 +225,9 @@ def compile_model(
         jit_compile: `None` (Keras' default: graph on CPU), `True`,
             `False`, `"auto"`, or `"fastest"`: `fastest_jit_compile` of the
             fields' interaction and batch size and `steps` (what `adrec
-            train` and `adrec compare` use). Under a distribution strategy
-            with more than one replica, or a mixed-precision dtype policy,
+            train` and `adrec compare` use). For a preset other than RM1
+            (the measured one), under a distribution strategy with more
+            than one replica, or with a mixed-precision dtype policy,
             `"fastest"` keeps Keras' default (not measured).
         steps: int or None. Training steps of the run, for `"fastest"`.
 
@@ -237,10 +239,12 @@ def compile_model(
         import tensorflow as tf
 
         jit_compile = None
-        # The table holds float32 steps on one device; keep Keras' default
-        # elsewhere (mixed precision, several replicas): not measured.
+        # The table holds RM1's float32 steps on one device; keep Keras'
+        # default elsewhere (other presets, mixed precision, several
+        # replicas): not measured.
         if (
-            tf.distribute.get_strategy().num_replicas_in_sync <= 1
+            fields.get("name") == CPU_STEP_TIMES_PRESET
+            and tf.distribute.get_strategy().num_replicas_in_sync <= 1
             and keras.config.dtype_policy().name == "float32"
         ):
             jit_compile = fastest_jit_compile(

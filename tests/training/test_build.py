@@ -154,3 +154,9 @@ def test_compile_model_applies_the_choice(monkeypatch):
         )
     # Keras' own default on CPU (graph), not the float32 measurement.
     assert model.jit_compile is not True
+    # The table measured RM1; another preset keeps the default too.
+    other = get_preset("rm3", interaction="dot", batch_size=128)
+    model = build.build_ranking_model(
+        other, [10] * 22, 1, jit_compile="fastest"
+    )
+    assert model.jit_compile is not True
