@@ -177,9 +177,7 @@ def markdown_rows(result, top_types=4):
 
 def main(argv=None):
     from benchmarks import training_throughput
-    from keras_adrec.models import RankingModel
     from keras_adrec.models import get_preset
-    from keras_adrec.training.build import make_optimizer
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--interaction", default="adrec")
@@ -191,22 +189,16 @@ def main(argv=None):
         training_throughput.synthetic_inputs(args.batch_size * 8)
     )
     keras.utils.set_random_seed(0)
-    model = RankingModel.from_preset(
+    # The model and pipeline `benchmarks.training_throughput` times.
+    model = training_throughput.make_model(
+        args.interaction,
         fields,
-        vocabulary_sizes=vocabulary_sizes,
-        num_dense=features["dense"].shape[1],
-        interaction=args.interaction,
+        vocabulary_sizes,
+        features["dense"].shape[1],
+        jit=False,
     )
-    model.compile(
-        optimizer=make_optimizer(fields["optimizer"], fields["learning_rate"]),
-        loss="binary_crossentropy",
-        jit_compile=False,
-    )
-    dataset = (
-        tf.data.Dataset.from_tensor_slices((features, labels))
-        .batch(args.batch_size, drop_remainder=True)
-        .cache()
-        .repeat()
+    dataset = training_throughput.training_dataset(
+        features, labels, args.batch_size
     )
     result = breakdown(model, dataset, steps=args.steps)
     print(f"op ms per step (all threads): {result['total_ms']:.1f}")

@@ -735,19 +735,31 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
         scores = ops.einsum("bhtd,bhsd->bhts", q, _at_least_float32(k))
         return scores, v
 
-    def _fused_attention(self, query, value, key, training):
-        """`call` without attention masks: `(output, weights)`."""
-        scores, v = self._fused_scores(query, value, key)
-        _, weights, _ = self._threshold_softmax(scores)
+    def _weights_and_dropout(self, scores, attention_mask, training, dtype):
+        """Masked weights (cast to `dtype`) and their dropped-out copy.
+
+        Shared by both attention paths: the threshold softmax, the warm-up
+        step counter (advanced once per training call) and attention
+        dropout.
+        """
+        _, weights, _ = self._threshold_softmax(scores, attention_mask)
         if training and self.mask_step is not None:
             # The step that used threshold theta * min(1, t / warmup) is t.
             self.mask_step.assign_add(1.0)
-        weights = ops.cast(weights, v.dtype)
-        dropped = weights
+        weights = ops.cast(weights, dtype)
         if training and self._dropout > 0.0:
             dropped = stateless_dropout(
                 weights, self._dropout, self._dropout_layer.seed_generator
             )
+            return weights, dropped
+        return weights, weights
+
+    def _fused_attention(self, query, value, key, training):
+        """`call` without attention masks: `(output, weights)`."""
+        scores, v = self._fused_scores(query, value, key)
+        weights, dropped = self._weights_and_dropout(
+            scores, None, training, v.dtype
+        )
         heads = ops.einsum("bhts,bhsd->bhtd", dropped, v)
         num_heads, num_queries = self._num_heads, ops.shape(heads)[2]
         heads = ops.reshape(
@@ -796,17 +808,9 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
                 )
             )
         scores = self._attention_scores(query, key)
-        _, weights, _ = self._threshold_softmax(scores, attention_mask)
-        if training and self.mask_step is not None:
-            # The step that used threshold theta * min(1, t / warmup) is t.
-            self.mask_step.assign_add(1.0)
-        weights = ops.cast(weights, value.dtype)
-        if training and self._dropout > 0.0:
-            dropped = stateless_dropout(
-                weights, self._dropout, self._dropout_layer.seed_generator
-            )
-        else:
-            dropped = weights
+        weights, dropped = self._weights_and_dropout(
+            scores, attention_mask, training, value.dtype
+        )
         output = ops.einsum(self._combine_equation, dropped, value)
         return output, weights
 
