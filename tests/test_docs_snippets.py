@@ -48,7 +48,10 @@ def fenced_blocks(path):
     for number, line in enumerate(lines, start=1):
         match = _FENCE.match(line)
         if opening is None:
-            if match:
+            # A backtick fence's info string holds no backtick (CommonMark):
+            # ```` ```python ```` in prose is a code span, not a fence.
+            backticks = match and match["fence"][0] == "`"
+            if match and not (backticks and "`" in match["info"]):
                 info = match["info"].strip()
                 language = info.split()[0].lower() if info else ""
                 opening = (number, match["indent"], match["fence"], language)
@@ -72,6 +75,38 @@ def fenced_blocks(path):
             "never closed"
         )
     return blocks
+
+
+def test_fenced_blocks_reads_fences_as_commonmark_does(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(
+        "```` ```python ```` opens this line as a code span.\n"
+        "\n"
+        "- a list item:\n"
+        "\n"
+        "  ```python\n"
+        "  x = 1\n"
+        "  ```\n"
+        "\n"
+        "````text\n"
+        "```python\n"
+        "not a block of its own\n"
+        "```\n"
+        "````\n"
+        "\n"
+        "```\n"
+        "unnamed\n"
+        "```\n",
+        encoding="utf-8",
+    )
+    blocks = fenced_blocks(page)
+    assert [(b.line, b.end, b.language) for b in blocks] == [
+        (5, 7, "python"),
+        (9, 13, "text"),
+        (15, 17, ""),
+    ]
+    assert blocks[0].code == "x = 1\n"
+    assert blocks[1].code == "```python\nnot a block of its own\n```\n"
 
 
 def _sets_backend(code):
