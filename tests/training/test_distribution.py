@@ -175,15 +175,15 @@ def test_multiworker_matches_single_device(
 def test_scale_lr_is_linear_in_global_batch():
     # RM1: learning rate 0.1 for its batch of 128.
     fields = resolve_fields("rm1", batch_size=4 * BATCH, scale_lr=True)
-    assert fields["learning_rate"] == pytest.approx(0.4)
-    assert fields["batch_size"] == 4 * BATCH
+    assert fields.learning_rate == pytest.approx(0.4)
+    assert fields.batch_size == 4 * BATCH
     kept = resolve_fields("rm1", batch_size=4 * BATCH)
     assert kept["learning_rate"] == 0.1
     # An overridden rate counts as the rate for the preset's batch.
     fields = resolve_fields(
         "rm1", {"learning_rate": 0.05}, batch_size=64, scale_lr=True
     )
-    assert fields["learning_rate"] == pytest.approx(0.025)
+    assert fields.learning_rate == pytest.approx(0.025)
 
 
 def _logistic_model(seed):
