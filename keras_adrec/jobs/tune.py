@@ -93,10 +93,11 @@ def save_best_model(tuner, hypermodel, loaded, output, run_config):
     run.save_model(model)
     loaded.preprocessor.save_artifacts(run.preprocessing_path)
     values = dict(best.hyperparameters.values)
-    fields = hypermodel.search_space.fields_for(values)
-    fields["interaction"] = hypermodel.interaction
+    fields = hypermodel.search_space.fields_for(values).replace(
+        interaction=hypermodel.interaction
+    )
     config = dict(run_config)
-    config["preset"] = fields
+    config["preset"] = fields.to_dict()
     config["tuning"] = {
         "trial": best.trial_id,
         "hyperparameters": values,
@@ -109,7 +110,7 @@ def save_best_model(tuner, hypermodel, loaded, output, run_config):
     metrics.update(
         {
             "data_kind": run_config["data"]["kind"],
-            "preset": fields.get("name"),
+            "preset": fields.name,
             "trial": best.trial_id,
             "steps": None,
         }
@@ -208,8 +209,8 @@ def tune(
         split_mode=split_mode,
         seed=seed,
         on_bad_lines=on_bad_lines,
-        min_frequency=fields["min_frequency"],
-        max_index_range=fields["max_index_range"],
+        min_frequency=fields.min_frequency,
+        max_index_range=fields.max_index_range,
         in_memory=True,
     )
     hypermodel = RankingHyperModel(
