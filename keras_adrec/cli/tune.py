@@ -173,13 +173,14 @@ def check(args):
             f"adrec tune needs keras-tuner, which is not installed: "
             f"{INSTALL_HINT}"
         )
+    from keras_adrec.models import SequentialPreset
     from keras_adrec.tuning.search_space import AdRecSearchSpace
 
     fixed = parse_fixed(args.fix)
     ranges = parse_ranges(args.range)
     overrides = parse_set(args.set)
     fields = check_preset(args.preset, overrides)
-    if "sequence_layer" in fields:
+    if isinstance(fields, SequentialPreset):
         raise UsageError(
             f"adrec tune searches the ranking presets rm1-rm3; tune "
             f"{args.preset} from Python with "

@@ -316,7 +316,7 @@ def preset_names():
     return sorted(PRESETS)
 
 
-def get_preset(name, **overrides):
+def get_preset(name, /, **overrides):
     """Preset `name` with `overrides` applied.
 
     Args:

@@ -47,16 +47,11 @@ def test_variants_table_maps_ablations():
     fixed = variant_fields("adrec-fixed", "rm1", {}, None)
     assert fixed.mask_thresholds == (0.01,) * base.num_heads
     assert (
-        variant_fields("adrec-nomask", "rm1", {}, None)["mask_thresholds"]
-        is None
+        variant_fields("adrec-nomask", "rm1", {}, None).mask_thresholds is None
     )
-    assert (
-        variant_fields("adrec-noln", "rm1", {}, None)["use_layer_norm"] is False
-    )
-    assert (
-        variant_fields("adrec-postln", "rm1", {}, None)["norm_first"] is False
-    )
-    assert variant_fields("adrec-pos", "rm1", {}, None)["positional_embedding"]
+    assert variant_fields("adrec-noln", "rm1", {}, None).use_layer_norm is False
+    assert variant_fields("adrec-postln", "rm1", {}, None).norm_first is False
+    assert variant_fields("adrec-pos", "rm1", {}, None).positional_embedding
     assert all(VARIANTS[v][0] in BASE_VARIANTS for v in VARIANTS)
 
 
