@@ -160,8 +160,8 @@ def load(name):
         f"{name}:{path}",
         in_memory=True,
         val_fraction=0.2,
-        min_frequency=fields["min_frequency"],
-        max_index_range=fields["max_index_range"],
+        min_frequency=fields.min_frequency,
+        max_index_range=fields.max_index_range,
     )
     return {"name": name, "sample": relative, "preset": preset, "data": loaded}
 
@@ -203,8 +203,8 @@ def fit(model, loaded, fields):
     """Train `model` on `loaded.train` for the preset's epochs, in order."""
     from keras_adrec.jobs.compare import in_memory_datasets
 
-    train_ds, _ = in_memory_datasets(loaded, fields["batch_size"])
-    model.fit(train_ds, epochs=fields["epochs"], verbose=0, shuffle=False)
+    train_ds, _ = in_memory_datasets(loaded, fields.batch_size)
+    model.fit(train_ds, epochs=fields.epochs, verbose=0, shuffle=False)
     return model
 
 
@@ -658,7 +658,7 @@ def run_diagnostics(args, argv):
         }
         lines_by_rule += [
             f"## mask_rule={rule!r}, mask_warmup_steps="
-            f"{fields['mask_warmup_steps']}",
+            f"{fields.mask_warmup_steps}",
             "",
         ]
         lines_by_rule += format_mask_diagnostics(before, "At initialisation:")

@@ -177,8 +177,8 @@ def load_tabular(name, args):
 
     preset = get_preset(PRESETS[name])
     common = {
-        "min_frequency": preset["min_frequency"],
-        "max_index_range": preset["max_index_range"],
+        "min_frequency": preset.min_frequency,
+        "max_index_range": preset.max_index_range,
     }
     if name == "synthetic":
         loaded = load_comparison_data(
@@ -286,11 +286,11 @@ def run_taobao(dataset, variant, seed):
     model = build_sequential_model(fields, dataset["vocabulary_sizes"])
     logger = ConvergenceLogger(
         split.validation.to_dataset(1024),
-        batch_size=fields["batch_size"],
+        batch_size=fields.batch_size,
     )
     model.fit(
-        split.train.to_dataset(fields["batch_size"]),
-        epochs=fields["epochs"],
+        split.train.to_dataset(fields.batch_size),
+        epochs=fields.epochs,
         callbacks=[logger],
         verbose=0,
         shuffle=False,

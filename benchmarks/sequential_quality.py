@@ -89,13 +89,11 @@ def run_one(split, preset, interaction, seed, args):
     fields = get_preset(preset, **overrides)
     keras.utils.set_random_seed(seed)
     model = build_sequential_model(fields, split.vocabulary.vocabulary_sizes)
-    train = split.train.to_dataset(
-        fields["batch_size"], shuffle=True, seed=seed
-    )
+    train = split.train.to_dataset(fields.batch_size, shuffle=True, seed=seed)
     val = split.validation.to_dataset(4096)
     curve = []
     start = time.perf_counter()
-    for _ in range(fields["epochs"]):
+    for _ in range(fields.epochs):
         model.fit(train, epochs=1, verbose=0, shuffle=False)
         metrics = evaluate_model(model, val)
         curve.append(
@@ -105,12 +103,12 @@ def run_one(split, preset, interaction, seed, args):
         "preset": preset,
         "interaction": interaction,
         "seed": seed,
-        "epochs": fields["epochs"],
-        "learning_rate": fields["learning_rate"],
-        "optimizer": fields["optimizer"],
-        "optimizer_config": fields.get("optimizer_config"),
-        "learning_rate_warmup_steps": fields["learning_rate_warmup_steps"],
-        "batch_size": fields["batch_size"],
+        "epochs": fields.epochs,
+        "learning_rate": fields.learning_rate,
+        "optimizer": fields.optimizer,
+        "optimizer_config": fields.optimizer_config,
+        "learning_rate_warmup_steps": fields.learning_rate_warmup_steps,
+        "batch_size": fields.batch_size,
         "curve": curve,
         "val_auc": curve[-1]["auc"],
         "val_logloss": curve[-1]["logloss"],
@@ -268,7 +266,7 @@ def main(argv=None):
 
     fields = get_preset(args.presets[0])
     warmup = (
-        fields["learning_rate_warmup_steps"]
+        fields.learning_rate_warmup_steps
         if args.warmup_steps is None
         else args.warmup_steps
     )
@@ -283,11 +281,11 @@ def main(argv=None):
         "train_points": len(splits[args.seeds[0]].train),
         "val_points": len(splits[args.seeds[0]].validation),
         "budget": (
-            f"{args.epochs or fields['epochs']} epochs, "
-            f"{fields['optimizer']} lr "
-            f"{args.learning_rate or fields['learning_rate']} "
-            f"{fields.get('optimizer_config')}, linear warm-up over "
-            f"{warmup} steps, batch {fields['batch_size']}"
+            f"{args.epochs or fields.epochs} epochs, "
+            f"{fields.optimizer} lr "
+            f"{args.learning_rate or fields.learning_rate} "
+            f"{fields.optimizer_config}, linear warm-up over "
+            f"{warmup} steps, batch {fields.batch_size}"
         ),
         "runs": [],
     }

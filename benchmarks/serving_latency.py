@@ -51,7 +51,9 @@ from keras_adrec import data as adrec_data  # noqa: E402
 from keras_adrec.export import EXAMPLES_SIGNATURE  # noqa: E402
 from keras_adrec.export import SERVING_SIGNATURE  # noqa: E402
 from keras_adrec.export import export_for_serving  # noqa: E402
+from keras_adrec.jobs.train_ranking import TrainRankingSettings  # noqa: E402
 from keras_adrec.jobs.train_ranking import train_ranking  # noqa: E402
+from keras_adrec.models import get_preset  # noqa: E402
 
 REAL_SAMPLE = "criteo/train_head10k.txt"
 AVAZU_SAMPLE = "avazu/train_head9999.csv"
@@ -166,12 +168,12 @@ def prepare_export(args, work):
         model_dir = work / "model"
         start = time.perf_counter()
         summary = train_ranking(
-            data=f"criteo:{train}",
-            output=str(model_dir),
-            preset="rm1",
-            interaction="adrec",
-            overrides=overrides,
-            verbose=False,
+            TrainRankingSettings(
+                data=f"criteo:{train}",
+                output=str(model_dir),
+                preset=get_preset("rm1", interaction="adrec", **overrides),
+                verbose=False,
+            )
         )
         info.update(
             {

@@ -377,16 +377,16 @@ def make_interaction(name, fields):
     """A name of the library's table, or a reference layer instance."""
     if name in ("keras-mha", "keras-mha-inner"):
         return KerasMultiHeadAttentionBlock(
-            num_heads=fields["num_heads"],
-            ffn_dim=fields["ffn_dim"],
-            dropout=fields["dropout"],
+            num_heads=fields.num_heads,
+            ffn_dim=fields.ffn_dim,
+            dropout=fields.dropout,
             inner_dropout=name == "keras-mha-inner",
             name="interaction",
         )
     if name == "keras-rs-dcn":
         return KerasRSCrossNetwork(
-            num_layers=fields["cross_layers"],
-            projection_dim=fields["cross_projection_dim"],
+            num_layers=fields.cross_layers,
+            projection_dim=fields.cross_projection_dim,
             name="interaction",
         )
     return name
@@ -442,7 +442,7 @@ def make_model(name, fields, vocabulary_sizes, num_dense, jit):
         interaction=make_interaction(name, fields),
     )
     model.compile(
-        optimizer=make_optimizer(fields["optimizer"], fields["learning_rate"]),
+        optimizer=make_optimizer(fields.optimizer, fields.learning_rate),
         loss="binary_crossentropy",
         jit_compile=jit,
     )
@@ -865,8 +865,8 @@ def main(argv=None):
             "max_run_seconds": args.max_run_seconds,
             "rows": rows,
             "vocabulary_total": int(sum(vocabulary_sizes)),
-            "learning_rate": fields["learning_rate"],
-            "dropout": fields["dropout"],
+            "learning_rate": fields.learning_rate,
+            "dropout": fields.dropout,
             "profile_steps": args.profile_steps,
             "data": {
                 "synthetic": True,

@@ -446,7 +446,7 @@ def test_constant_predictions_are_reported(
 ):
     # A model that predicts one value everywhere (saturated or untrained)
     # must not pass for a finished run: the job's summary says so.
-    def saturated(**kwargs):
+    def saturated(settings):
         return {"auc": 0.5, "logloss": 3.5, "constant_predictions": True}
 
     monkeypatch.setattr(cli.train, "train_ranking", saturated)

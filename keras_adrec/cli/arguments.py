@@ -51,6 +51,17 @@ def parse_set(pairs, flag="--set"):
     return overrides
 
 
+def integer(text):
+    """argparse `type=`: any int; its range is checked where it is used
+    (a preset field's check, naming the field)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be an integer, got {text!r}"
+        ) from None
+
+
 def positive_int(text):
     """argparse `type=`: an int >= 1."""
     return _bounded_int(text, 1, "a positive integer")
@@ -89,10 +100,46 @@ def _bounded_int(text, minimum, what):
 
 
 def check_preset(preset, overrides):
-    """The preset's fields with `overrides`, or `UsageError`."""
+    """The preset with `--set` `overrides`, checked by field name, type
+    and range (`keras_adrec.models.presets.Preset.validate`), or
+    `UsageError` naming the field."""
+    try:
+        get_preset(preset)
+    except ValueError as error:
+        raise UsageError(f"--preset: {error}") from None
     try:
         return get_preset(preset, **overrides)
-    except ValueError as error:
+    except (ValueError, TypeError) as error:
+        raise UsageError(f"--set: {error}") from None
+
+
+def apply_flags(config, flags):
+    """`config` with flag values replacing preset fields, through the same
+    checks as `--set`.
+
+    Args:
+        config: a `keras_adrec.models.presets.Preset`.
+        flags: dict `flag -> (field, value)`, e.g.
+            `{"--batch-size": ("batch_size", 0)}`; a None value is skipped.
+
+    Raises:
+        UsageError: a bad value, naming the flag and the field.
+    """
+    for flag, (field, value) in flags.items():
+        if value is None:
+            continue
+        try:
+            config = config.replace(**{field: value})
+        except (ValueError, TypeError) as error:
+            raise UsageError(f"{flag}: {error}") from None
+    return config
+
+
+def make_settings(settings_class, **values):
+    """A job's settings dataclass, or `UsageError` naming the field."""
+    try:
+        return settings_class(**values)
+    except (ValueError, TypeError) as error:
         raise UsageError(str(error)) from None
 
 
@@ -110,7 +157,7 @@ def check_model_fields(fields, schema=None):
     one line before any data is read.
 
     Args:
-        fields: preset fields.
+        fields: a `keras_adrec.models.presets.Preset`.
         schema: the ranking data's `DatasetSchema`, or None for a
             sequential preset.
     """

@@ -2,11 +2,14 @@
 
 from keras_adrec import data as adrec_data
 from keras_adrec.cli.arguments import UsageError
+from keras_adrec.cli.arguments import apply_flags
 from keras_adrec.cli.arguments import check_data
 from keras_adrec.cli.arguments import check_model_fields
 from keras_adrec.cli.arguments import check_output_dir
 from keras_adrec.cli.arguments import check_preset
 from keras_adrec.cli.arguments import fraction
+from keras_adrec.cli.arguments import integer
+from keras_adrec.cli.arguments import make_settings
 from keras_adrec.cli.arguments import parse_set
 from keras_adrec.cli.arguments import positive_int
 from keras_adrec.jobs.compare import ABLATIONS
@@ -15,8 +18,10 @@ from keras_adrec.jobs.compare import DEFAULT_DAYS
 from keras_adrec.jobs.compare import DEFAULT_SHIFT_STRENGTH
 from keras_adrec.jobs.compare import DEFAULT_SYNTHETIC_ROWS
 from keras_adrec.jobs.compare import VARIANTS
+from keras_adrec.jobs.compare import CompareSettings
 from keras_adrec.jobs.compare import compare
 from keras_adrec.jobs.compare import variant_fields
+from keras_adrec.models import SequentialPreset
 
 
 def add_parser(subparsers):
@@ -52,7 +57,8 @@ def add_parser(subparsers):
     p.add_argument("--target-auc", type=float, default=None)
     p.add_argument("--eval-every", type=positive_int, default=None)
     p.add_argument("--val-fraction", type=fraction, default=0.2)
-    p.add_argument("--batch-size", type=positive_int, default=None)
+    # Checked as the preset's field, as `--set batch_size=N` is.
+    p.add_argument("--batch-size", type=integer, default=None)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--output", default="adrec-compare")
     p.add_argument(
@@ -65,7 +71,7 @@ def add_parser(subparsers):
 
 
 def check(args):
-    """Validate `args`; return `(variants, overrides)`."""
+    """Validate `args`; return the job's `CompareSettings`."""
     variants = [v.strip() for v in args.interactions.split(",") if v.strip()]
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
@@ -77,19 +83,18 @@ def check(args):
         variants += [v for v in ABLATIONS if v not in variants]
     overrides = parse_set(args.set)
     fields = check_preset(args.preset, overrides)
-    if "sequence_layer" in fields:
+    if isinstance(fields, SequentialPreset):
         raise UsageError(
             f"adrec compare runs the ranking presets rm1-rm3, not {args.preset}"
         )
+    apply_flags(fields, {"--batch-size": ("batch_size", args.batch_size)})
     inputs = []
     schema = adrec_data.schema_for("criteo")
     if args.data:
         kind, inputs = check_data(args.data, task="ranking")
         schema = adrec_data.schema_for(kind)
     for variant in variants:
-        check_model_fields(
-            variant_fields(variant, args.preset, overrides), schema
-        )
+        check_model_fields(variant_fields(variant, fields), schema)
     check_output_dir(args.output, overwrite=args.overwrite, inputs=inputs)
     days = DEFAULT_DAYS if args.days is None else args.days
     if days < 2:
@@ -104,29 +109,43 @@ def check(args):
         raise UsageError(
             f"--target-auc must lie in (0, 1], got {args.target_auc}"
         )
-    return variants, overrides
-
-
-def run(args):
-    variants, overrides = check(args)
-    result = compare(
+    return make_settings(
+        CompareSettings,
         data=args.data,
         synthetic_rows=args.synthetic,
         days=args.days,
         shift_strength=args.shift_strength,
-        preset=args.preset,
+        preset=fields,
         variants=variants,
         seeds=args.seeds,
         target_auc=args.target_auc,
         eval_every=args.eval_every,
         val_fraction=args.val_fraction,
         batch_size=args.batch_size,
-        overrides=overrides,
+        # `--set learning_rate=...` replaces the synthetic data's default
+        # rate too, not only the preset's.
+        learning_rate=(
+            fields.learning_rate if "learning_rate" in overrides else None
+        ),
         output=args.output,
         overwrite=args.overwrite,
         verbose=not args.quiet,
     )
-    print(f"Results: {result['paths']['markdown']}")
-    print(f"Convergence plot: {result['paths']['convergence']}")
-    if result["paths"].get("attention"):
-        print(f"Attention maps: {result['paths']['attention']}")
+
+
+# How `adrec compare` names each output it lists.
+OUTPUT_LABELS = {
+    "markdown": "Results",
+    "json": "Results (JSON)",
+    "convergence": "Convergence plot",
+    "shift": "Shift plot",
+    "attention": "Attention maps",
+    "diagnostics": "Mask diagnostics",
+    "curves": "Convergence curves (one CSV per run)",
+}
+
+
+def run(args):
+    result = compare(check(args))
+    for key, path in result["paths"].items():
+        print(f"{OUTPUT_LABELS[key]}: {path}")

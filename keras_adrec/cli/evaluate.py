@@ -4,7 +4,9 @@ import json
 
 from keras_adrec.cli.arguments import UsageError
 from keras_adrec.cli.arguments import check_data
+from keras_adrec.cli.arguments import make_settings
 from keras_adrec.cli.arguments import positive_int
+from keras_adrec.jobs.evaluate import EvaluateSettings
 from keras_adrec.jobs.evaluate import evaluate
 from keras_adrec.training.model_directory import ModelDirectory
 
@@ -37,9 +39,12 @@ def run(args):
             f"evaluate {kind} data"
         )
     metrics = evaluate(
-        args.model,
-        args.data,
-        batch_size=args.batch_size,
-        on_bad_lines=args.on_bad_lines,
+        make_settings(
+            EvaluateSettings,
+            model_dir=args.model,
+            data=args.data,
+            batch_size=args.batch_size,
+            on_bad_lines=args.on_bad_lines,
+        )
     )
     print(json.dumps(metrics))

@@ -4,9 +4,11 @@ import json
 import os
 
 from keras_adrec.cli.arguments import UsageError
+from keras_adrec.cli.arguments import make_settings
 from keras_adrec.cli.arguments import positive_int
 from keras_adrec.data import data_kind
 from keras_adrec.jobs.export import EXPORTERS
+from keras_adrec.jobs.export import ExportSettings
 from keras_adrec.jobs.export import export_model
 from keras_adrec.training.model_directory import ModelDirectory
 
@@ -66,6 +68,12 @@ def run(args):
                 "or omit --version to take the next one"
             )
     path = export_model(
-        args.model, args.output, version=args.version, overwrite=args.overwrite
+        make_settings(
+            ExportSettings,
+            model_dir=args.model,
+            export_dir=args.output,
+            version=args.version,
+            overwrite=args.overwrite,
+        )
     )
     print(json.dumps({"path": str(path), "version": int(path.name)}))

@@ -6,17 +6,24 @@ import sys
 
 from keras_adrec import data as adrec_data
 from keras_adrec.cli.arguments import UsageError
+from keras_adrec.cli.arguments import apply_flags
 from keras_adrec.cli.arguments import check_data
 from keras_adrec.cli.arguments import check_model_fields
 from keras_adrec.cli.arguments import check_output_dir
 from keras_adrec.cli.arguments import check_preset
 from keras_adrec.cli.arguments import fraction
+from keras_adrec.cli.arguments import integer
+from keras_adrec.cli.arguments import make_settings
 from keras_adrec.cli.arguments import non_negative_int
 from keras_adrec.cli.arguments import parse_set
 from keras_adrec.cli.arguments import positive_int
+from keras_adrec.jobs.train_ranking import TrainRankingSettings
 from keras_adrec.jobs.train_ranking import train_ranking
+from keras_adrec.jobs.train_sequential import TrainSequentialSettings
 from keras_adrec.jobs.train_sequential import train_sequential
+from keras_adrec.models import SequentialPreset
 from keras_adrec.models import interaction_names
+from keras_adrec.training.build import resolve_fields
 from keras_adrec.training.distribution import STRATEGIES
 
 DEFAULT_PRESETS = {"ranking": "rm1", "sequential": "rm4"}
@@ -36,8 +43,9 @@ def add_parser(subparsers):
         help="rm1-rm3 (ranking; default rm1), rm4-rm7 (taobao; default rm4)",
     )
     p.add_argument("--interaction", default=None)
-    p.add_argument("--epochs", type=positive_int, default=None)
-    p.add_argument("--batch-size", type=positive_int, default=None)
+    # Checked as the preset's fields, as `--set epochs=N` is.
+    p.add_argument("--epochs", type=integer, default=None)
+    p.add_argument("--batch-size", type=integer, default=None)
     p.add_argument("--output", required=True)
     p.add_argument(
         "--overwrite",
@@ -100,7 +108,8 @@ def add_parser(subparsers):
 
 
 def check(args):
-    """Validate `args` before any work; return `(task, preset, overrides)`."""
+    """Validate `args` before any work; return `(task, settings)`: the
+    job's settings dataclass, its preset checked field by field."""
     kind, inputs = check_data(args.data)
     task = adrec_data.data_kind(kind).task
     if args.val_data:
@@ -108,7 +117,7 @@ def check(args):
     preset = args.preset or DEFAULT_PRESETS[task]
     overrides = parse_set(args.set)
     fields = check_preset(preset, overrides)
-    sequential_preset = "sequence_layer" in fields
+    sequential_preset = isinstance(fields, SequentialPreset)
     if task == "sequential" and not sequential_preset:
         raise UsageError(
             f"preset {preset} is not sequential; use rm4-rm7 with {kind} data"
@@ -128,8 +137,25 @@ def check(args):
         raise UsageError(
             f"--target-auc must lie in (0, 1], got {args.target_auc}"
         )
-    if args.interaction is not None:
-        fields = dict(fields, interaction=args.interaction.lower())
+    interaction = None if args.interaction is None else args.interaction.lower()
+    # Each flag through the preset's checks, so an error names the flag;
+    # then the one place that applies them (and --scale-lr).
+    apply_flags(
+        fields,
+        {
+            "--interaction": ("interaction", interaction),
+            "--batch-size": ("batch_size", args.batch_size),
+            "--epochs": ("epochs", args.epochs),
+        },
+    )
+    fields = resolve_fields(
+        preset,
+        overrides,
+        interaction=interaction,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        scale_lr=args.scale_lr and task == "ranking",
+    )
     if args.strategy != "multiworker":
         # Building the tiny model starts TensorFlow's runtime, after which
         # MultiWorkerMirroredStrategy can no longer configure its
@@ -149,54 +175,47 @@ def check(args):
             raise UsageError(
                 f"{', '.join(named)} not supported with {kind} data yet"
             )
-    return task, preset, overrides
+        _, paths = adrec_data.parse_data_spec(args.data)
+        return task, make_settings(
+            TrainSequentialSettings,
+            path=paths[0],
+            output=args.output,
+            preset=fields,
+            target_auc=args.target_auc,
+            eval_every=args.eval_every,
+            seed=args.seed,
+            verbose=not args.quiet,
+            on_bad_lines=args.on_bad_lines,
+            overwrite=args.overwrite,
+        )
+    return task, make_settings(
+        TrainRankingSettings,
+        data=args.data,
+        output=args.output,
+        preset=fields,
+        val_data=args.val_data,
+        val_fraction=args.val_fraction,
+        split_mode=args.split,
+        on_bad_lines=args.on_bad_lines,
+        target_auc=args.target_auc,
+        eval_every=args.eval_every,
+        seed=args.seed,
+        verbose=not args.quiet,
+        strategy=args.strategy,
+        checkpoint_dir=args.checkpoint_dir,
+        checkpoint_every=args.checkpoint_every,
+        mixed_precision=args.mixed_precision,
+        overwrite=args.overwrite,
+    )
 
 
 def run(args):
-    task, preset, overrides = check(args)
+    task, settings = check(args)
     if task == "sequential":
-        _, paths = adrec_data.parse_data_spec(args.data)
-        summary = train_sequential(
-            paths[0],
-            args.output,
-            preset=preset,
-            interaction=args.interaction,
-            epochs=args.epochs,
-            target_auc=args.target_auc,
-            eval_every=args.eval_every,
-            seed=args.seed,
-            verbose=not args.quiet,
-            overrides=overrides,
-            batch_size=args.batch_size,
-            on_bad_lines=args.on_bad_lines,
-            overwrite=args.overwrite,
-        )
-        _report(summary)
+        _report(train_sequential(settings))
         return
     try:
-        summary = train_ranking(
-            data=args.data,
-            output=args.output,
-            preset=preset,
-            interaction=args.interaction,
-            epochs=args.epochs,
-            val_data=args.val_data,
-            target_auc=args.target_auc,
-            eval_every=args.eval_every,
-            seed=args.seed,
-            verbose=not args.quiet,
-            overrides=overrides,
-            val_fraction=args.val_fraction,
-            split_mode=args.split,
-            on_bad_lines=args.on_bad_lines,
-            batch_size=args.batch_size,
-            strategy=args.strategy,
-            checkpoint_dir=args.checkpoint_dir,
-            checkpoint_every=args.checkpoint_every,
-            mixed_precision=args.mixed_precision,
-            scale_lr=args.scale_lr,
-            overwrite=args.overwrite,
-        )
+        summary = train_ranking(settings)
     except FileExistsError as error:
         # --checkpoint-dir holds another run's checkpoints, or another run
         # is writing --output.

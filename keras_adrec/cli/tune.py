@@ -28,6 +28,7 @@ from keras_adrec.cli.arguments import UsageError
 from keras_adrec.cli.arguments import check_data
 from keras_adrec.cli.arguments import check_preset
 from keras_adrec.cli.arguments import fraction
+from keras_adrec.cli.arguments import make_settings
 from keras_adrec.cli.arguments import non_negative_int
 from keras_adrec.cli.arguments import parse_set
 from keras_adrec.cli.arguments import positive_int
@@ -162,7 +163,7 @@ def check(args):
     """Validate `args` before any data is read; return the parsed options.
 
     Returns:
-        dict with `fixed`, `ranges` and `overrides`.
+        dict with `fixed`, `ranges` and `preset` (the checked preset).
 
     Raises:
         UsageError: with a one-line message (also when keras-tuner is not
@@ -173,13 +174,14 @@ def check(args):
             f"adrec tune needs keras-tuner, which is not installed: "
             f"{INSTALL_HINT}"
         )
+    from keras_adrec.models import SequentialPreset
     from keras_adrec.tuning.search_space import AdRecSearchSpace
 
     fixed = parse_fixed(args.fix)
     ranges = parse_ranges(args.range)
     overrides = parse_set(args.set)
     fields = check_preset(args.preset, overrides)
-    if "sequence_layer" in fields:
+    if isinstance(fields, SequentialPreset):
         raise UsageError(
             f"adrec tune searches the ranking presets rm1-rm3; tune "
             f"{args.preset} from Python with "
@@ -197,37 +199,40 @@ def check(args):
             "--tuner bayesian needs scikit-learn and scipy: pip install "
             "'keras-tuner[bayesian]'"
         )
-    return {"fixed": fixed, "ranges": ranges, "overrides": overrides}
+    return {"fixed": fixed, "ranges": ranges, "preset": fields}
 
 
 def run(args):
     """Check usage, run `keras_adrec.jobs.tune.tune`, print a summary."""
     options = check(args)
     from keras_adrec.jobs.tune import SERVING_DIR
+    from keras_adrec.jobs.tune import TuneSettings
     from keras_adrec.jobs.tune import tune
 
     try:
         result = tune(
-            data=args.data,
-            output=args.output,
-            preset=args.preset,
-            tuner=args.tuner,
-            max_trials=args.max_trials,
-            epochs=args.epochs,
-            fixed=options["fixed"],
-            ranges=options["ranges"],
-            overrides=options["overrides"],
-            val_data=args.val_data,
-            val_fraction=args.val_fraction,
-            split_mode=args.split,
-            seed=args.seed,
-            patience=args.patience,
-            on_bad_lines=args.on_bad_lines,
-            overwrite=args.overwrite,
-            export=not args.no_export,
-            version=args.version,
-            baseline=args.baseline,
-            verbose=not args.quiet,
+            make_settings(
+                TuneSettings,
+                data=args.data,
+                output=args.output,
+                preset=options["preset"],
+                tuner=args.tuner,
+                max_trials=args.max_trials,
+                epochs=args.epochs,
+                fixed=options["fixed"],
+                ranges=options["ranges"],
+                val_data=args.val_data,
+                val_fraction=args.val_fraction,
+                split_mode=args.split,
+                seed=args.seed,
+                patience=args.patience,
+                on_bad_lines=args.on_bad_lines,
+                overwrite=args.overwrite,
+                export=not args.no_export,
+                version=args.version,
+                baseline=args.baseline,
+                verbose=not args.quiet,
+            )
         )
     except ValueError as error:
         # A rerun whose settings differ from the search in --output.

@@ -1,6 +1,10 @@
 """Jobs: what each `adrec` command runs, as plain Python functions.
 
-One module per job, each named for what it runs:
+One module per job, each named for what it runs; each job takes one
+frozen settings dataclass defined beside it (`TrainRankingSettings`,
+`TrainSequentialSettings`, `EvaluateSettings`, `CompareSettings`,
+`ExportSettings`, `TuneSettings`), checked on creation, which the CLI
+builds from its flags:
 
 - `keras_adrec.jobs.train_ranking.train_ranking` and
   `keras_adrec.jobs.train_sequential.train_sequential` (`adrec train`);

@@ -23,6 +23,11 @@ validation AUC. The run writes to the output directory:
   of `results.md`);
 - `curves/VARIANT_seedS.csv`: each run's convergence curve.
 
+The job is `compare(CompareSettings(...))`; the pieces live beside it:
+`compare_variants` (what is compared), `compare_runs` (the data and one
+run), `compare_progress` (the time left) and `compare_report` (what is
+written).
+
 Without `--data` it runs on the embedded synthetic covariate-shift data
 (`keras_adrec.data.SyntheticCriteo`, settings in `DEFAULT_SYNTHETIC`): the
 first days train, the last day validates, so validation sees shifted data,
@@ -39,294 +44,175 @@ Preprocessing runs once; the preprocessed rows are kept in memory and every
 run reads them from there, so the comparison measures the models.
 """
 
+import dataclasses
 import json
-import math
 import pathlib
 import time
 
-import keras
-import tensorflow as tf
-
-from keras_adrec import data as adrec_data
 from keras_adrec.jobs import compare_report
-from keras_adrec.models.head_diagnostics import as_json
-from keras_adrec.models.head_diagnostics import format_mask_diagnostics
-from keras_adrec.models.head_diagnostics import mask_diagnostics
+from keras_adrec.jobs import settings as checks
+from keras_adrec.jobs.compare_progress import clock
+from keras_adrec.jobs.compare_progress import relative_costs
+from keras_adrec.jobs.compare_progress import time_left
+from keras_adrec.jobs.compare_runs import DEFAULT_DAYS
+from keras_adrec.jobs.compare_runs import DEFAULT_EVALUATIONS
+from keras_adrec.jobs.compare_runs import DEFAULT_HOLDOUT_FRACTION
+from keras_adrec.jobs.compare_runs import DEFAULT_SHIFT_STRENGTH
+from keras_adrec.jobs.compare_runs import DEFAULT_SYNTHETIC
+from keras_adrec.jobs.compare_runs import DEFAULT_SYNTHETIC_BATCH_SIZE
+from keras_adrec.jobs.compare_runs import DEFAULT_SYNTHETIC_LEARNING_RATE
+from keras_adrec.jobs.compare_runs import DEFAULT_SYNTHETIC_ROWS
+from keras_adrec.jobs.compare_runs import TARGET_FRACTION
+from keras_adrec.jobs.compare_runs import automatic_target
+from keras_adrec.jobs.compare_runs import in_memory_datasets
+from keras_adrec.jobs.compare_runs import load_comparison_data
+from keras_adrec.jobs.compare_runs import steps_to_target
+from keras_adrec.jobs.compare_runs import train_variant
+from keras_adrec.jobs.compare_variants import ABLATIONS
+from keras_adrec.jobs.compare_variants import BASE_VARIANTS
+from keras_adrec.jobs.compare_variants import FIXED_THRESHOLD
+from keras_adrec.jobs.compare_variants import VARIANTS
+from keras_adrec.jobs.compare_variants import variant_fields
+from keras_adrec.models.presets import RankingPreset
 from keras_adrec.models.presets import get_preset
-from keras_adrec.training.build import build_ranking_model
-from keras_adrec.training.convergence_logger import ConvergenceLogger
-from keras_adrec.training.metrics import evaluate_model
 from keras_adrec.training.model_directory import staged_output
 
-# The default comparison (`adrec compare` with no data): the one place its
-# settings live. Chosen so that the whole run (5 interactions x 3 seeds)
-# takes about 3 minutes on a quiet 2-core machine: measured 3:08 wall (221 s
-# user + 14 s system CPU) with these settings, 4:19 with 12,000 rows a day
-# and 16 evaluations. Measured with one seed while choosing: with Criteo's
-# cardinalities scaled to 1/2000 and 90,000 rows at SGD 0.14 every curve
-# still rose at its end (val AUC 0.56-0.59); SGD 0.5 made Ad-Rec diverge in
-# 2 of 3 seeds, while at 0.3 it trains. The curves have not flattened at the
-# end of the epoch: the last third of the steps still adds 10-15% of the
-# final lift over chance (8-12% with 12,000 rows a day); flat curves need
-# several times this budget (`--synthetic ROWS`).
-# - cardinalities scaled to 1/100,000 of Criteo Kaggle's, floor 20 (largest
-#   column 103 values): each value is seen hundreds of times in 45,000
-#   rows, so the embeddings, which dominate the parameters, learn within
-#   one epoch;
-# - 6 days of 9,000 rows: days 0-4 train (45,000 rows, one epoch), day 5
-#   validates; 900 further rows of each training day (10%) are held out to
-#   measure the AUC on the training distribution;
-# - the generator's default drift (shift strength 1): the training
-#   distribution scores about 0.005-0.01 AUC above the shifted day;
-# - batch 256 and SGD learning rate 0.3 (176 steps, 12 evaluations, one
-#   every 14 steps): at RM1's 0.1 the curves rose more slowly still, at 0.5
-#   Ad-Rec diverged in two of three seeds.
-DEFAULT_SYNTHETIC = {
-    "rows_per_day": 9_000,
-    "num_days": 6,
-    "scale": 1e-5,
-    "min_cardinality": 20,
-    "shift_strength": 1.0,
+# What `compare` writes besides the curves, key -> file name.
+OUTPUT_NAMES = {
+    "markdown": "results.md",
+    "json": "results.json",
+    "convergence": "convergence.png",
+    "shift": "shift.png",
+    "attention": "attention_maps.png",
+    "diagnostics": "mask_diagnostics.md",
+    "curves": "curves",
 }
-DEFAULT_SYNTHETIC_ROWS = (
-    DEFAULT_SYNTHETIC["rows_per_day"] * DEFAULT_SYNTHETIC["num_days"]
-)
-DEFAULT_DAYS = DEFAULT_SYNTHETIC["num_days"]
-DEFAULT_SHIFT_STRENGTH = DEFAULT_SYNTHETIC["shift_strength"]
-DEFAULT_HOLDOUT_FRACTION = 0.1
-DEFAULT_SYNTHETIC_BATCH_SIZE = 256
-DEFAULT_SYNTHETIC_LEARNING_RATE = 0.3
-DEFAULT_EVALUATIONS = 12
-TARGET_FRACTION = 0.95
-
-# name -> (interaction, preset overrides, what it is)
-VARIANTS = {
-    "dot": ("dot", {}, "DLRM pairwise dot products"),
-    "fm": ("fm", {}, "DeepFM factorization machine"),
-    "autoint": ("autoint", {}, "AutoInt self-attention"),
-    "dcnv2": ("dcnv2", {}, "DCN-v2 cross network"),
-    "adrec": (
-        "adrec",
-        {},
-        "Ad-Rec, per-head masks (the preset's rule and warm-up)",
-    ),
-    "adrec-nomask": (
-        "adrec",
-        {"mask_thresholds": None},
-        "Ad-Rec without mask (Table 4)",
-    ),
-    "adrec-fixed": (
-        "adrec",
-        {"mask_thresholds": "fixed"},
-        "Ad-Rec, one threshold 0.01 for all heads (Table 4)",
-    ),
-    "adrec-noln": (
-        "adrec",
-        {"use_layer_norm": False},
-        "Ad-Rec without LayerNorm (Table 3)",
-    ),
-    "adrec-postln": (
-        "adrec",
-        {"norm_first": False},
-        "Ad-Rec, post-LN as the released code",
-    ),
-    "adrec-pos": (
-        "adrec",
-        {"positional_embedding": True},
-        "Ad-Rec with positional embedding (D.1)",
-    ),
-}
-BASE_VARIANTS = ("dot", "fm", "autoint", "dcnv2", "adrec")
-ABLATIONS = (
-    "adrec-nomask",
-    "adrec-fixed",
-    "adrec-noln",
-    "adrec-postln",
-    "adrec-pos",
-)
-FIXED_THRESHOLD = 0.01
 
 
-def variant_fields(variant, preset="rm1", overrides=None, batch_size=None):
-    """Preset fields of one `VARIANTS` entry (interaction and changes).
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CompareSettings:
+    """Everything `compare` needs, checked on creation.
 
     Args:
-        variant: a key of `VARIANTS`.
-        preset: preset name.
-        overrides: dict of preset fields to replace first.
-        batch_size: int or None, replacing the preset's.
+        data: str or None. `"KIND:PATH"`, or None for the embedded
+            synthetic data.
+        synthetic_rows: int or None. Synthetic rows in all (training days
+            plus the validation day); defaults to `DEFAULT_SYNTHETIC_ROWS`.
+        days: int >= 2 or None. Synthetic days, the last validates;
+            defaults to `DEFAULT_DAYS`.
+        shift_strength: float >= 0 or None. The synthetic day-to-day
+            drift; defaults to `DEFAULT_SHIFT_STRENGTH`.
+        preset: `RankingPreset`. The model every variant changes
+            (`get_preset("rm1", ...)`). Defaults to RM1.
+        variants: tuple of `VARIANTS` keys. Defaults to `BASE_VARIANTS`.
+        seeds: int > 0. Seeds 0..seeds-1 per variant. Defaults to `3`.
+        target_auc: float in (0, 1] or None (automatic; see the module
+            docstring).
+        eval_every: int > 0 or None (`DEFAULT_EVALUATIONS` evaluations).
+        val_fraction: float in (0, 1). Validation share of `data`.
+        batch_size: int > 0 or None. Every run's batch size: the preset's,
+            or on the synthetic data `DEFAULT_SYNTHETIC_BATCH_SIZE`.
+        learning_rate: float > 0 or None. Every run's learning rate: the
+            preset's, or on the synthetic data
+            `DEFAULT_SYNTHETIC_LEARNING_RATE`.
+        output: str or path. The output directory (written beside it and
+            renamed into place when the comparison ends).
+        overwrite: bool. Replace an earlier comparison in `output`.
+        verbose: bool. One line per run with the time left.
+        attention_samples: int > 0. Validation rows of the attention maps.
 
-    Returns:
-        dict of preset fields.
+    Example:
+
+    ```python
+    from keras_adrec.jobs.compare import CompareSettings, compare
+
+    result = compare(CompareSettings(
+        variants=("dot", "adrec"), seeds=1, output="cmp",
+        preset=keras_adrec.models.get_preset("rm1", bottom_units=[8])))
+    print(result["paths"])
+    ```
     """
-    if variant not in VARIANTS:
-        raise ValueError(
-            f"Unknown variant {variant!r}. Choose from {', '.join(VARIANTS)}."
+
+    data: str | None = None
+    synthetic_rows: int | None = None
+    days: int | None = None
+    shift_strength: float | None = None
+    preset: RankingPreset = dataclasses.field(
+        default_factory=lambda: get_preset("rm1")
+    )
+    variants: tuple = BASE_VARIANTS
+    seeds: int = 3
+    target_auc: float | None = None
+    eval_every: int | None = None
+    val_fraction: float = 0.2
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    output: object = "adrec-compare"
+    overwrite: bool = False
+    verbose: bool = True
+    attention_samples: int = 8
+
+    def __post_init__(self):
+        object.__setattr__(self, "variants", tuple(self.variants))
+        self.validate()
+
+    def validate(self):
+        """Check every setting; raise naming the first bad one."""
+        if type(self.preset) is not RankingPreset:
+            raise ValueError(
+                "adrec compare runs the ranking presets rm1-rm3, not "
+                f"{getattr(self.preset, 'name', self.preset)}"
+            )
+        unknown = [v for v in self.variants if v not in VARIANTS]
+        if unknown or not self.variants:
+            raise ValueError(
+                f"`variants` must name some of {', '.join(VARIANTS)}. "
+                f"Received: variants={list(self.variants)}"
+            )
+        if self.data is not None and self.synthetic_rows is not None:
+            raise ValueError("Give `data` or `synthetic_rows`, not both.")
+        checks.check_int("synthetic_rows", self.synthetic_rows, 1, True)
+        checks.check_int("days", self.days, 2, optional=True)
+        days = DEFAULT_DAYS if self.days is None else self.days
+        if self.synthetic_rows is not None and self.synthetic_rows < 10 * days:
+            raise ValueError(
+                "`synthetic_rows` needs at least 10 rows per day. Received: "
+                f"synthetic_rows={self.synthetic_rows} for {days} days"
+            )
+        if self.shift_strength is not None and not self.shift_strength >= 0:
+            raise ValueError(
+                "`shift_strength` must be 0 or more. Received: "
+                f"shift_strength={self.shift_strength}"
+            )
+        checks.check_int("seeds", self.seeds, 1)
+        checks.check_fraction(
+            "target_auc", self.target_auc, closed_right=True, optional=True
         )
-    interaction, changes, _ = VARIANTS[variant]
-    fields = get_preset(preset, **(overrides or {}))
-    changes = dict(changes)
-    if changes.get("mask_thresholds") == "fixed":
-        changes["mask_thresholds"] = [FIXED_THRESHOLD] * fields["num_heads"]
-    fields.update(changes)
-    fields["interaction"] = interaction
-    if batch_size:
-        fields["batch_size"] = int(batch_size)
-    return fields
+        checks.check_int("eval_every", self.eval_every, 1, optional=True)
+        checks.check_fraction("val_fraction", self.val_fraction)
+        checks.check_int("batch_size", self.batch_size, 1, optional=True)
+        if self.learning_rate is not None and not self.learning_rate > 0:
+            raise ValueError(
+                "`learning_rate` must be positive. Received: "
+                f"learning_rate={self.learning_rate}"
+            )
+        checks.check_int("attention_samples", self.attention_samples, 1)
 
 
-def load_comparison_data(
-    data=None,
-    synthetic_rows=None,
-    days=None,
-    shift_strength=None,
-    val_fraction=0.2,
-    min_frequency=1,
-    max_index_range=None,
-    seed=0,
-    holdout_fraction=DEFAULT_HOLDOUT_FRACTION,
-):
-    """Read, split and preprocess once, into memory.
+def compare(settings):
+    """Train each variant for each seed on the same data and report.
 
     Args:
-        data: `"KIND:PATH"`, or None for the embedded synthetic data.
-        synthetic_rows: int, synthetic rows in all (training days plus the
-            validation day; default `DEFAULT_SYNTHETIC_ROWS`).
-        days: int, synthetic days (the last one validates; default
-            `DEFAULT_DAYS`).
-        shift_strength: float, the synthetic day-to-day drift (default
-            `DEFAULT_SHIFT_STRENGTH`).
-        val_fraction: float, validation share of `data` (time order).
-        min_frequency, max_index_range: the preprocessing's.
-        seed: int, the generator's seed.
-        holdout_fraction: float, synthetic rows held out from each training
-            day, as a share of its rows (same-distribution validation).
+        settings: a `CompareSettings`.
 
     Returns:
-        A `keras_adrec.data.RankingData` held in memory.
+        dict with `rows` (aggregated table rows), `runs` (per-run
+        summaries), `target_auc`, `source` and `paths` of every file and
+        folder written (`OUTPUT_NAMES` keys).
     """
-    common = {
-        "val_fraction": val_fraction,
-        "min_frequency": min_frequency,
-        "max_index_range": max_index_range,
-        "in_memory": True,
-    }
-    if data:
-        return adrec_data.load_ranking_data(data, **common)
-    settings = dict(DEFAULT_SYNTHETIC)
-    days = int(days or settings["num_days"])
-    rows = int(synthetic_rows or DEFAULT_SYNTHETIC_ROWS)
-    settings.update(
-        rows_per_day=max(1, rows // days),
-        num_days=days,
-        seed=seed,
-    )
-    if shift_strength is not None:
-        settings["shift_strength"] = float(shift_strength)
-    generator = adrec_data.SyntheticCriteo(**settings)
-    holdout = int(settings["rows_per_day"] * holdout_fraction)
-    return adrec_data.load_ranking_data(
-        synthetic=generator, holdout_rows=holdout, **common
-    )
-
-
-def in_memory_datasets(loaded, batch_size, val_batch_size=4096):
-    """`(train, val)` `tf.data` pipelines over a `RankingData` in memory."""
-    train = (
-        tf.data.Dataset.from_tensor_slices(loaded.train)
-        .batch(batch_size)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-    val = (
-        tf.data.Dataset.from_tensor_slices(loaded.val)
-        .batch(val_batch_size)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-    return train, val
-
-
-def train_variant(
-    loaded, fields, seed, eval_every=None, target_auc=None, curve_path=None
-):
-    """Train one variant with one seed on in-memory data.
-
-    Args:
-        loaded: a `RankingData` in memory.
-        fields: preset fields (`variant_fields`).
-        seed: int, weights and dropout seed.
-        eval_every: int, steps between evaluations (and at the end).
-        target_auc: float or None; training stops once reached.
-        curve_path: optional CSV path for the convergence curve.
-
-    Returns:
-        `(model, summary)`: the `ConvergenceLogger` summary plus `curve`
-        (step, val AUC and training seconds of every evaluation) and, when
-        `loaded` has held-out rows, `holdout_auc` and `holdout_logloss`.
-    """
-    keras.utils.set_random_seed(seed)
-    train, val = in_memory_datasets(loaded, fields["batch_size"])
-    model = build_ranking_model(
-        fields,
-        loaded.vocabulary_sizes,
-        loaded.num_dense,
-        # Graph or XLA, whichever trains these steps faster (measured).
-        jit_compile="fastest",
-        steps=int(train.cardinality()) * fields["epochs"],
-    )
-    logger = ConvergenceLogger(
-        val,
-        eval_every=eval_every,
-        target_auc=target_auc,
-        curve_path=curve_path,
-        batch_size=fields["batch_size"],
-    )
-    model.fit(
-        train,
-        epochs=fields["epochs"],
-        callbacks=[logger],
-        verbose=0,
-        shuffle=False,
-    )
-    summary = logger.summary()
-    summary["curve"] = [
-        {
-            "step": r["step"],
-            "val_auc": r["val_auc"],
-            "train_seconds": r["train_seconds"],
-        }
-        for r in logger.rows
-    ]
-    if loaded.holdout is not None:
-        holdout = tf.data.Dataset.from_tensor_slices(loaded.holdout).batch(4096)
-        metrics = evaluate_model(model, holdout)
-        summary["holdout_auc"] = metrics["auc"]
-        summary["holdout_logloss"] = metrics["logloss"]
-    return model, summary
-
-
-def steps_to_target(curve, target):
-    """`(step, train_seconds)` of the first evaluation at or above
-    `target`, or `(None, None)`."""
-    for point in curve:
-        if point["val_auc"] is not None and point["val_auc"] >= target:
-            return point["step"], point["train_seconds"]
-    return None, None
-
-
-def automatic_target(runs_by_variant, fraction=TARGET_FRACTION):
-    """`0.5 + fraction * (best - 0.5)`: `best` the highest mean final
-    validation AUC over the variants (runs that diverged left out)."""
-    means = []
-    for runs in runs_by_variant.values():
-        finite = [
-            r["auc"]
-            for r in runs
-            if r["logloss"] is not None and math.isfinite(r["logloss"])
-        ]
-        if finite:
-            means.append(sum(finite) / len(finite))
-    best = max(means, default=0.5)
-    return 0.5 + fraction * (best - 0.5)
+    output = pathlib.Path(settings.output)
+    with staged_output(output, overwrite=settings.overwrite) as staging:
+        return _compare(staging, output, settings)
 
 
 def _log(verbose, message):
@@ -334,92 +220,20 @@ def _log(verbose, message):
         print(message, flush=True)
 
 
-def _clock(seconds):
-    seconds = int(round(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}"
-
-
-def compare(
-    data=None,
-    synthetic_rows=None,
-    days=None,
-    shift_strength=None,
-    preset="rm1",
-    variants=BASE_VARIANTS,
-    seeds=3,
-    target_auc=None,
-    eval_every=None,
-    val_fraction=0.2,
-    batch_size=None,
-    overrides=None,
-    output="adrec-compare",
-    overwrite=False,
-    verbose=True,
-    attention_samples=8,
-):
-    """Train each variant for each seed on the same data and report.
-
-    Args:
-        data: `"KIND:PATH"`, or None for the embedded synthetic data.
-        synthetic_rows, days, shift_strength: the synthetic data (see
-            `load_comparison_data`).
-        preset: ranking preset name.
-        variants: keys of `VARIANTS`.
-        seeds: int, seeds 0..seeds-1 per variant.
-        target_auc: float or None (automatic; see the module docstring).
-        eval_every: int or None (`DEFAULT_EVALUATIONS` evaluations).
-        val_fraction: float, validation share of `data`.
-        batch_size: int or None (the preset's; on the default synthetic
-            data `DEFAULT_SYNTHETIC_BATCH_SIZE` with
-            `DEFAULT_SYNTHETIC_LEARNING_RATE`).
-        overrides: dict of preset fields to replace.
-        output: the output directory (written beside it and renamed into
-            place when the comparison ends).
-        overwrite: bool. Replace an earlier comparison in `output`.
-        verbose: bool. One line per run with the time left.
-        attention_samples: int, validation rows of the attention maps.
-
-    Returns:
-        dict with `rows` (aggregated table rows), `runs` (per-run
-        summaries), `target_auc`, `source` and `paths` of the written
-        files.
-    """
-    output = pathlib.Path(output)
-    with staged_output(output, overwrite=overwrite) as staging:
-        return _compare(
-            staging,
-            output,
-            data=data,
-            synthetic_rows=synthetic_rows,
-            days=days,
-            shift_strength=shift_strength,
-            preset=preset,
-            variants=list(variants),
-            seeds=int(seeds),
-            target_auc=target_auc,
-            eval_every=eval_every,
-            val_fraction=val_fraction,
-            batch_size=batch_size,
-            overrides=dict(overrides or {}),
-            verbose=verbose,
-            attention_samples=attention_samples,
-        )
-
-
-def _compare(staging, output, **kw):
+def _compare(staging, output, settings):
     start = time.perf_counter()
-    verbose = kw["verbose"]
-    (staging / "curves").mkdir(parents=True, exist_ok=True)
-    base = get_preset(kw["preset"], **kw["overrides"])
+    verbose = settings.verbose
+    (staging / OUTPUT_NAMES["curves"]).mkdir(parents=True, exist_ok=True)
+    base = settings.preset
     _log(verbose, "Preparing data (read, split and preprocess once)...")
     loaded = load_comparison_data(
-        data=kw["data"],
-        synthetic_rows=kw["synthetic_rows"],
-        days=kw["days"],
-        shift_strength=kw["shift_strength"],
-        val_fraction=kw["val_fraction"],
-        min_frequency=base["min_frequency"],
-        max_index_range=base["max_index_range"],
+        data=settings.data,
+        synthetic_rows=settings.synthetic_rows,
+        days=settings.days,
+        shift_strength=settings.shift_strength,
+        val_fraction=settings.val_fraction,
+        min_frequency=base.min_frequency,
+        max_index_range=base.max_index_range,
     )
     source = loaded.source
     train_rows = len(loaded.train[1])
@@ -430,29 +244,28 @@ def _compare(staging, output, **kw):
         f"Data ({source['kind']}): {train_rows:,} training rows, "
         f"{val_rows:,} validation rows"
         + (f", {holdout_rows:,} held-out rows" if holdout_rows else "")
-        + f"; {source['split']}. ({_clock(time.perf_counter() - start)})",
+        + f"; {source['split']}. ({clock(time.perf_counter() - start)})",
     )
-    batch, learning_rate = _batch_and_rate(
-        kw["batch_size"], base, source, kw["overrides"]
-    )
+    batch, learning_rate = _batch_and_rate(settings, source)
     steps_per_epoch = -(-train_rows // batch)
-    eval_every = kw["eval_every"] or max(
-        1, steps_per_epoch * base["epochs"] // DEFAULT_EVALUATIONS
+    eval_every = settings.eval_every or max(
+        1, steps_per_epoch * base.epochs // DEFAULT_EVALUATIONS
     )
-    runs_by_variant = {v: [] for v in kw["variants"]}
+    variants = list(settings.variants)
+    seeds = settings.seeds
+    costs = relative_costs({v: VARIANTS[v][0] for v in variants}, batch)
+    runs_by_variant = {v: [] for v in variants}
     models = {}
-    seconds_by_variant = {}
-    total = len(kw["variants"]) * kw["seeds"]
-    done = 0
+    timed = []
+    total = len(variants) * seeds
     train_start = time.perf_counter()
     # Seeds outside, variants inside: after the first seed every variant's
     # cost is known, so the time left is estimated well.
-    for seed in range(kw["seeds"]):
-        for variant in kw["variants"]:
-            fields = variant_fields(
-                variant, kw["preset"], kw["overrides"], batch
+    for seed in range(seeds):
+        for variant in variants:
+            fields = variant_fields(variant, base, batch_size=batch).replace(
+                learning_rate=learning_rate
             )
-            fields["learning_rate"] = learning_rate
             t0 = time.perf_counter()
             model, summary = train_variant(
                 loaded,
@@ -460,19 +273,20 @@ def _compare(staging, output, **kw):
                 seed,
                 eval_every=eval_every,
                 curve_path=str(
-                    staging / "curves" / f"{variant}_seed{seed}.csv"
+                    staging
+                    / OUTPUT_NAMES["curves"]
+                    / f"{variant}_seed{seed}.csv"
                 ),
             )
             seconds = time.perf_counter() - t0
-            seconds_by_variant.setdefault(variant, []).append(seconds)
+            timed.append((variant, seconds))
             summary.update(
                 {"variant": variant, "seed": seed, "run_seconds": seconds}
             )
             runs_by_variant[variant].append(summary)
             if seed == 0:
                 models[variant] = model
-            done += 1
-            left = _time_left(seconds_by_variant, kw["variants"], kw["seeds"])
+            left = time_left(timed, variants, seeds, costs)
             holdout = (
                 f" (training distribution {summary['holdout_auc']:.4f})"
                 if "holdout_auc" in summary
@@ -480,17 +294,17 @@ def _compare(staging, output, **kw):
             )
             _log(
                 verbose,
-                f"[{done}/{total}] {variant} seed {seed}: val AUC "
+                f"[{len(timed)}/{total}] {variant} seed {seed}: val AUC "
                 f"{summary['auc']:.4f}{holdout}, {seconds:.0f} s; elapsed "
-                f"{_clock(time.perf_counter() - start)}, about "
-                f"{_clock(left)} left",
+                f"{clock(time.perf_counter() - start)}, about "
+                f"{clock(left)} left",
             )
     train_seconds = time.perf_counter() - train_start
-    automatic = kw["target_auc"] is None
+    automatic = settings.target_auc is None
     target = (
         automatic_target(runs_by_variant)
         if automatic
-        else float(kw["target_auc"])
+        else float(settings.target_auc)
     )
     for runs in runs_by_variant.values():
         for run in runs:
@@ -504,58 +318,53 @@ def _compare(staging, output, **kw):
     headline = compare_report.headline(rows, target, automatic)
     synthetic = source["synthetic"]
     suffix = " — SYNTHETIC data" if synthetic else ""
-    names = {
-        "markdown": "results.md",
-        "json": "results.json",
-        "convergence": "convergence.png",
-    }
+    written = ["markdown", "json", "convergence", "curves"]
     compare_report.plot_convergence(
         runs_by_variant,
-        staging / names["convergence"],
-        f"Validation AUC, {kw['preset'].upper()}{suffix}",
+        staging / OUTPUT_NAMES["convergence"],
+        f"Validation AUC, {base.name.upper()}{suffix}",
         target=target,
     )
     if holdout_rows:
-        names["shift"] = "shift.png"
+        written.append("shift")
         compare_report.plot_shift(
             rows,
-            staging / names["shift"],
+            staging / OUTPUT_NAMES["shift"],
             f"Training distribution against the shifted day{suffix}",
         )
     attention = None
     diagnostics = None
     adrec_variant = next(
-        (v for v in kw["variants"] if VARIANTS[v][0] == "adrec"), None
+        (v for v in variants if VARIANTS[v][0] == "adrec"), None
     )
     if adrec_variant is not None:
-        names["attention"] = "attention_maps.png"
-        count = kw["attention_samples"]
+        written += ["attention", "diagnostics"]
+        count = settings.attention_samples
         val_features = {k: v[:count] for k, v in loaded.val[0].items()}
         attention = compare_report.plot_attention_maps(
             models[adrec_variant],
             val_features,
             loaded.feature_names,
-            staging / names["attention"],
+            staging / OUTPUT_NAMES["attention"],
             f"{adrec_variant} attention, mean of {count} validation "
             f"samples{suffix}",
         )
-        names["diagnostics"] = "mask_diagnostics.md"
-        diagnostics = _head_diagnostics(
+        diagnostics = compare_report.head_diagnostics(
             loaded,
             models[adrec_variant],
-            variant_fields(adrec_variant, kw["preset"], kw["overrides"], batch),
+            variant_fields(adrec_variant, base, batch_size=batch),
         )
-        (staging / names["diagnostics"]).write_text(
+        (staging / OUTPUT_NAMES["diagnostics"]).write_text(
             "\n".join(diagnostics["markdown"]) + "\n"
         )
     elapsed = time.perf_counter() - start
     table = compare_report.markdown_table(rows, source, holdout_rows > 0)
     header = [
-        f"# adrec compare: {kw['preset'].upper()}{suffix}",
+        f"# adrec compare: {base.name.upper()}{suffix}",
         "",
         f"{train_rows:,} training rows, {val_rows:,} validation rows"
         + (f", {holdout_rows:,} held-out rows" if holdout_rows else "")
-        + f"; {kw['seeds']} seed(s); batch {batch}, learning rate "
+        + f"; {seeds} seed(s); batch {batch}, learning rate "
         f"{learning_rate:.4g}; evaluation every {eval_every} steps. Wall "
         f"time {elapsed:.0f} s in all ({train_seconds:.0f} s of runs).",
         "",
@@ -565,12 +374,12 @@ def _compare(staging, output, **kw):
     lines = header + [table]
     if diagnostics is not None:
         lines += [""] + diagnostics["markdown"]
-    (staging / names["markdown"]).write_text("\n".join(lines) + "\n")
-    paths = {key: str(output / name) for key, name in names.items()}
+    (staging / OUTPUT_NAMES["markdown"]).write_text("\n".join(lines) + "\n")
+    paths = {key: str(output / OUTPUT_NAMES[key]) for key in written}
     result = {
         "synthetic": synthetic,
         "source": source,
-        "preset": base,
+        "preset": base.to_dict(),
         "batch_size": batch,
         "learning_rate": learning_rate,
         "target_auc": target,
@@ -589,61 +398,42 @@ def _compare(staging, output, **kw):
         "seconds": elapsed,
         "paths": paths,
     }
-    (staging / names["json"]).write_text(
+    (staging / OUTPUT_NAMES["json"]).write_text(
         json.dumps(result, indent=2, default=str)
     )
     _log(verbose, "\n" + "\n".join(header[2:] + [table]))
     return result
 
 
-def _head_diagnostics(loaded, trained, fields, rows=1024):
-    """Per-head kept keys, single-key rows and query/key gradient norms of
-    the Ad-Rec interaction, at initialisation (seed 0) and after training,
-    on the first `rows` validation rows."""
-    features = {k: v[:rows] for k, v in loaded.val[0].items()}
-    labels = loaded.val[1][:rows]
-    keras.utils.set_random_seed(0)
-    initial = build_ranking_model(
-        fields, loaded.vocabulary_sizes, loaded.num_dense
-    )
-    reports = {
-        "at initialisation": mask_diagnostics(initial, features, labels),
-        "after training (seed 0)": mask_diagnostics(trained, features, labels),
-    }
-    markdown = [
-        f"## Mask diagnostics ({fields['mask_rule']} rule, first {rows:,} "
-        "validation rows)",
-        "",
-    ]
-    for title, report in reports.items():
-        markdown += format_mask_diagnostics(report, title=title) + [""]
-    return {
-        "markdown": markdown,
-        "json": {title: as_json(r) for title, r in reports.items()},
-    }
-
-
-def _batch_and_rate(batch_size, base, source, overrides):
-    """The batch size and learning rate of every run: the default
-    synthetic data's unless given (`--batch-size`, `--set
-    learning_rate=...`), else the preset's."""
-    batch = int(batch_size) if batch_size else base["batch_size"]
-    rate = base["learning_rate"]
+def _batch_and_rate(settings, source):
+    """The batch size and learning rate of every run: the settings', else
+    the default synthetic data's on it, else the preset's."""
+    batch = settings.batch_size or settings.preset.batch_size
+    rate = settings.learning_rate or settings.preset.learning_rate
     if source["synthetic"]:
-        batch = int(batch_size or DEFAULT_SYNTHETIC_BATCH_SIZE)
-        if "learning_rate" not in overrides:
-            rate = DEFAULT_SYNTHETIC_LEARNING_RATE
+        batch = settings.batch_size or DEFAULT_SYNTHETIC_BATCH_SIZE
+        rate = settings.learning_rate or DEFAULT_SYNTHETIC_LEARNING_RATE
     return batch, rate
 
 
-def _time_left(seconds_by_variant, variants, seeds):
-    """Seconds left: each variant's mean run time (the mean over all runs
-    for variants not run yet) times its runs left."""
-    measured = [s for runs in seconds_by_variant.values() for s in runs]
-    fallback = sum(measured) / len(measured)
-    left = 0.0
-    for variant in variants:
-        runs = seconds_by_variant.get(variant, [])
-        mean = sum(runs) / len(runs) if runs else fallback
-        left += mean * (seeds - len(runs))
-    return left
+__all__ = [
+    "ABLATIONS",
+    "BASE_VARIANTS",
+    "CompareSettings",
+    "DEFAULT_DAYS",
+    "DEFAULT_HOLDOUT_FRACTION",
+    "DEFAULT_SHIFT_STRENGTH",
+    "DEFAULT_SYNTHETIC",
+    "DEFAULT_SYNTHETIC_ROWS",
+    "FIXED_THRESHOLD",
+    "OUTPUT_NAMES",
+    "TARGET_FRACTION",
+    "VARIANTS",
+    "automatic_target",
+    "compare",
+    "in_memory_datasets",
+    "load_comparison_data",
+    "steps_to_target",
+    "train_variant",
+    "variant_fields",
+]

@@ -1,11 +1,17 @@
 """What `adrec compare` writes: the table, the headline, the convergence
-and shift plots and the attention maps. Plots draw on bare matplotlib
-`Figure`s (no pyplot: no global backend switch, no display needed)."""
+and shift plots, the attention maps and the mask diagnostics. Plots draw
+on bare matplotlib `Figure`s (no pyplot: no global backend switch, no
+display needed)."""
 
 import math
 
+import keras
 import numpy as np
 
+from keras_adrec.models.head_diagnostics import as_json
+from keras_adrec.models.head_diagnostics import format_mask_diagnostics
+from keras_adrec.models.head_diagnostics import mask_diagnostics
+from keras_adrec.training.build import build_ranking_model
 from keras_adrec.utils.statistics import STD_LABEL
 from keras_adrec.utils.statistics import mean_std
 
@@ -312,3 +318,30 @@ def plot_attention_maps(model, features, feature_names, path, title):
     fig.savefig(path)
     kept = float((masked > 0).mean())
     return {"kept_fraction_of_mean_map": kept}
+
+
+def head_diagnostics(loaded, trained, fields, rows=1024):
+    """Per-head kept keys, single-key rows and query/key gradient norms of
+    the Ad-Rec interaction, at initialisation (seed 0) and after training,
+    on the first `rows` validation rows."""
+    features = {k: v[:rows] for k, v in loaded.val[0].items()}
+    labels = loaded.val[1][:rows]
+    keras.utils.set_random_seed(0)
+    initial = build_ranking_model(
+        fields, loaded.vocabulary_sizes, loaded.num_dense
+    )
+    reports = {
+        "at initialisation": mask_diagnostics(initial, features, labels),
+        "after training (seed 0)": mask_diagnostics(trained, features, labels),
+    }
+    markdown = [
+        f"## Mask diagnostics ({fields.mask_rule} rule, first {rows:,} "
+        "validation rows)",
+        "",
+    ]
+    for title, report in reports.items():
+        markdown += format_mask_diagnostics(report, title=title) + [""]
+    return {
+        "markdown": markdown,
+        "json": {title: as_json(r) for title, r in reports.items()},
+    }

@@ -1,25 +1,55 @@
 """`adrec evaluate`: score a trained model directory on data.
 
-`evaluate(model_dir, data)` dispatches on the data kind the model was
+`evaluate(EvaluateSettings(model_dir=..., data=...))` dispatches on the
+data kind the model was
 trained on: ranking models score every row of `KIND:PATH`; sequential
 (Taobao) models prepare the file with their saved settings and
 vocabularies and score its validation points (targets after its time cut).
 """
 
+import dataclasses
+
 from keras_adrec import data as adrec_data
+from keras_adrec.jobs import settings as checks
 from keras_adrec.training.metrics import evaluate_model
 from keras_adrec.training.model_directory import ModelDirectory
 
 
-def evaluate(model_dir, data, batch_size=1024, on_bad_lines="error"):
-    """Metrics of the model in `model_dir` on `data` (`"KIND:PATH"`).
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EvaluateSettings:
+    """Everything `evaluate` needs, checked on creation.
 
     Args:
-        model_dir: a directory written by `adrec train`.
-        data: `"KIND:PATH"`; the kind must be the one the model was
+        model_dir: str or path. A directory written by `adrec train`.
+        data: str. `"KIND:PATH"`; the kind must be the one the model was
             trained on.
-        batch_size: int, rows per prediction batch (ranking data).
+        batch_size: int > 0. Rows per prediction batch (ranking data).
+            Defaults to `1024`.
         on_bad_lines: `"error"` or `"skip"`.
+    """
+
+    model_dir: object
+    data: str
+    batch_size: int = 1024
+    on_bad_lines: str = "error"
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        """Check every setting; raise naming the first bad one."""
+        checks.check_type("data", self.data, str, "a KIND:PATH string")
+        checks.check_int("batch_size", self.batch_size, 1)
+        checks.check_choice(
+            "on_bad_lines", self.on_bad_lines, ("error", "skip")
+        )
+
+
+def evaluate(settings):
+    """Metrics of a trained model directory on data.
+
+    Args:
+        settings: an `EvaluateSettings`.
 
     Returns:
         dict with `auc`, `logloss`, `accuracy`, `examples` and
@@ -29,9 +59,11 @@ def evaluate(model_dir, data, batch_size=1024, on_bad_lines="error"):
         FileNotFoundError: `model_dir` holds no trained model.
         ValueError: the data kind differs from the model's.
     """
+    model_dir = settings.model_dir
+    on_bad_lines = settings.on_bad_lines
     run = ModelDirectory(model_dir)
     run.check()
-    kind, paths = adrec_data.parse_data_spec(data)
+    kind, paths = adrec_data.parse_data_spec(settings.data)
     trained_kind = run.data_kind()
     if kind != trained_kind:
         raise ValueError(
@@ -41,7 +73,11 @@ def evaluate(model_dir, data, batch_size=1024, on_bad_lines="error"):
     if adrec_data.data_kind(kind).task == "sequential":
         return evaluate_sequential(run, paths[0], on_bad_lines=on_bad_lines)
     return evaluate_ranking(
-        run, kind, paths, batch_size=batch_size, on_bad_lines=on_bad_lines
+        run,
+        kind,
+        paths,
+        batch_size=settings.batch_size,
+        on_bad_lines=on_bad_lines,
     )
 
 

@@ -1,12 +1,16 @@
 """`adrec export`: a trained model directory to a TF Serving SavedModel.
 
-`export_model` reads the data kind the model was trained on and calls the
-exporter of its task (`keras_adrec.export`).
+`export_model(ExportSettings(model_dir=..., export_dir=...))` reads the
+data kind the model was trained on and calls the exporter of its task
+(`keras_adrec.export`).
 """
+
+import dataclasses
 
 from keras_adrec.data.kinds import data_kind
 from keras_adrec.export.sequential_serving import export_sequential_for_serving
 from keras_adrec.export.serving import export_for_serving
+from keras_adrec.jobs import settings as checks
 from keras_adrec.training.model_directory import ModelDirectory
 
 # Task of the data kind -> exporter(model_dir, export_dir, version, overwrite)
@@ -16,14 +20,35 @@ EXPORTERS = {
 }
 
 
-def export_model(model_dir, export_dir, version=None, overwrite=False):
-    """Export the model in `model_dir` to `export_dir/<version>/`.
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ExportSettings:
+    """Everything `export_model` needs, checked on creation.
 
     Args:
-        model_dir: a directory written by `adrec train`.
-        export_dir: the model base path TF Serving watches.
-        version: positive int or None (the next version).
+        model_dir: str or path. A directory written by `adrec train`.
+        export_dir: str or path. The model base path TF Serving watches.
+        version: int > 0 or None (the next version).
         overwrite: bool. Replace an existing version folder.
+    """
+
+    model_dir: object
+    export_dir: object
+    version: int | None = None
+    overwrite: bool = False
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        """Check every setting; raise naming the first bad one."""
+        checks.check_int("version", self.version, 1, optional=True)
+
+
+def export_model(settings):
+    """Export a trained model directory to `export_dir/<version>/`.
+
+    Args:
+        settings: an `ExportSettings`.
 
     Returns:
         `pathlib.Path` of the version directory.
@@ -33,6 +58,7 @@ def export_model(model_dir, export_dir, version=None, overwrite=False):
         ValueError: a model of a task no exporter handles yet.
         FileExistsError: the version exists and `overwrite` is False.
     """
+    model_dir = settings.model_dir
     run = ModelDirectory(model_dir)
     run.check()
     kind = run.data_kind()
@@ -46,5 +72,8 @@ def export_model(model_dir, export_dir, version=None, overwrite=False):
             f"export supports {', '.join(EXPORTERS)} models."
         )
     return EXPORTERS[task](
-        model_dir, export_dir, version=version, overwrite=overwrite
+        model_dir,
+        settings.export_dir,
+        version=settings.version,
+        overwrite=settings.overwrite,
     )

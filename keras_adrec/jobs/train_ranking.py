@@ -1,6 +1,7 @@
 """Train a ranking model on Criteo or Avazu files: `train_ranking`.
 
-This is what `adrec train` runs for ranking data, usable from Python too.
+This is what `adrec train` runs for ranking data, usable from Python too:
+`train_ranking(TrainRankingSettings(data=..., output=..., preset=...))`.
 It writes a model directory (`keras_adrec.training.ModelDirectory`) whose
 `metrics.json` holds `auc`, `logloss`, `accuracy` on validation, plus `steps`,
   `steps_to_target` (or null), `samples_per_sec`, the strategy and its
@@ -8,7 +9,8 @@ It writes a model directory (`keras_adrec.training.ModelDirectory`) whose
   `resumed_from_step`.
 
 Scaling out and surviving faults (see `keras_adrec.training.distribution`
-for batch-size and learning-rate semantics):
+for batch-size and learning-rate semantics; the settings are those of
+`TrainRankingSettings`):
 
 - `strategy`: `"default"`, `"mirrored"` (local GPUs) or `"multiworker"`
   (hosts in `TF_CONFIG`; a custom training loop, as `model.fit` fails
@@ -27,18 +29,23 @@ for batch-size and learning-rate semantics):
   `LossScaleOptimizer` (dynamic loss scaling).
 """
 
+import dataclasses
 import json
 import math
 import time
 
 import keras
+import tensorflow as tf
 
 from keras_adrec import data as adrec_data
+from keras_adrec.jobs import settings as checks
+from keras_adrec.models.presets import RankingPreset
+from keras_adrec.models.presets import get_preset
+from keras_adrec.models.sequential_presets import SequentialPreset
 from keras_adrec.training import distribution
 from keras_adrec.training.build import MIXED_PRECISION_POLICIES
 from keras_adrec.training.build import build_ranking_model
 from keras_adrec.training.build import dtype_policy
-from keras_adrec.training.build import resolve_fields
 from keras_adrec.training.build import streamed_epochs
 from keras_adrec.training.custom_loop import train_custom_loop
 from keras_adrec.training.model_directory import ModelDirectory
@@ -50,60 +57,107 @@ from keras_adrec.training.resumable_convergence_logger import (
 from keras_adrec.training.training_checkpoint import TrainingCheckpoint
 
 DEFAULT_CHECKPOINT_EVERY = 100
+SPLIT_MODES = ("time", "random")
+BAD_LINES = ("error", "skip")
 
 
-def train_ranking(
-    data,
-    output,
-    preset="rm1",
-    interaction=None,
-    epochs=None,
-    val_data=None,
-    target_auc=None,
-    eval_every=None,
-    seed=0,
-    verbose=True,
-    overrides=None,
-    val_fraction=0.2,
-    split_mode="time",
-    on_bad_lines="error",
-    batch_size=None,
-    strategy="default",
-    checkpoint_dir=None,
-    checkpoint_every=DEFAULT_CHECKPOINT_EVERY,
-    mixed_precision="off",
-    scale_lr=False,
-    overwrite=False,
-):
-    """Train a ranking model on `data` and write the model directory.
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrainRankingSettings:
+    """Everything `train_ranking` needs, checked on creation.
 
     Args:
-        data: `"KIND:PATH"` (kind `criteo` or `avazu`).
-        output: directory to write (created).
-        preset: preset name (`"rm1"`, `"rm2"`, `"rm3"`).
-        interaction: interaction name; defaults to the preset's.
-        epochs: int; defaults to the preset's (1).
-        val_data: optional `"KIND:PATH"` of validation files; otherwise the
-            last `val_fraction` of `data` (time order) is validation.
-        target_auc: stop when validation AUC reaches it.
-        eval_every: evaluate every this many steps (also at the end).
-        seed: int seed for weights, dropout and the random split.
-        verbose: show the Keras progress bar and evaluation lines.
-        overrides: dict of preset fields to replace.
-        val_fraction, split_mode: the split of `data` without `val_data`.
+        data: str. `"KIND:PATH"` (kind `criteo` or `avazu`).
+        output: str or path. The model directory to write.
+        preset: `keras_adrec.models.presets.RankingPreset`. The model and
+            its training settings (interaction, batch size, epochs,
+            learning rate...); build it with `get_preset("rm1", ...)` or
+            `keras_adrec.training.build.resolve_fields`. Defaults to RM1.
+        val_data: str or None. `"KIND:PATH"` of validation files;
+            otherwise the last `val_fraction` of `data` (time order) is
+            validation.
+        val_fraction: float in (0, 1). Defaults to `0.2`.
+        split_mode: `"time"` or `"random"`, the split of `data` without
+            `val_data`.
         on_bad_lines: `"error"` or `"skip"`.
-        batch_size: int, the GLOBAL batch size; defaults to the preset's.
+        target_auc: float in (0, 1] or None. Stop when validation AUC
+            reaches it.
+        eval_every: int or None. Evaluate every this many steps (also at
+            the end).
+        seed: int >= 0. Seed for weights, dropout and the random split.
+        verbose: bool. Show the Keras progress bar and evaluation lines.
         strategy: `"default"`, `"mirrored"`, `"multiworker"` or a
             `tf.distribute.Strategy`.
-        checkpoint_dir: folder of step checkpoints to resume from and
-            write, or None for none.
-        checkpoint_every: int, steps between checkpoints.
+        checkpoint_dir: str or None. Folder of step checkpoints to resume
+            from and write.
+        checkpoint_every: int > 0. Steps between checkpoints.
         mixed_precision: `"off"`, `"float16"` or `"bfloat16"`.
-        scale_lr: bool. Scale the learning rate linearly with the batch
-            size relative to the preset's batch size.
         overwrite: bool. Replace a finished run in `output`. The run is
             written beside `output` and renamed into place when it ends;
             a failed run leaves `output` as it was.
+
+    Example:
+
+    ```python
+    from keras_adrec.jobs.train_ranking import TrainRankingSettings
+    from keras_adrec.jobs.train_ranking import train_ranking
+
+    train_ranking(TrainRankingSettings(
+        data="criteo:train.txt", output="run",
+        preset=keras_adrec.models.get_preset("rm1", interaction="dot")))
+    ```
+    """
+
+    data: str
+    output: object
+    preset: RankingPreset = dataclasses.field(
+        default_factory=lambda: get_preset("rm1")
+    )
+    val_data: str | None = None
+    val_fraction: float = 0.2
+    split_mode: str = "time"
+    on_bad_lines: str = "error"
+    target_auc: float | None = None
+    eval_every: int | None = None
+    seed: int = 0
+    verbose: bool = True
+    strategy: object = "default"
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
+    mixed_precision: str = "off"
+    overwrite: bool = False
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        """Check every setting; raise naming the first bad one."""
+        checks.check_type("data", self.data, str, "a KIND:PATH string")
+        if isinstance(self.preset, SequentialPreset) or not isinstance(
+            self.preset, RankingPreset
+        ):
+            raise TypeError(
+                "`preset` must be a RankingPreset (rm1-rm3). Received: "
+                f"preset={getattr(self.preset, 'name', self.preset)!r}"
+            )
+        checks.check_fraction("val_fraction", self.val_fraction)
+        checks.check_choice("split_mode", self.split_mode, SPLIT_MODES)
+        checks.check_choice("on_bad_lines", self.on_bad_lines, BAD_LINES)
+        checks.check_fraction(
+            "target_auc", self.target_auc, closed_right=True, optional=True
+        )
+        checks.check_int("eval_every", self.eval_every, 1, optional=True)
+        checks.check_int("seed", self.seed, 0)
+        checks.check_int("checkpoint_every", self.checkpoint_every, 1)
+        checks.check_choice(
+            "mixed_precision", self.mixed_precision, MIXED_PRECISION_POLICIES
+        )
+
+
+def train_ranking(settings):
+    """Train a ranking model and write the model directory.
+
+    Args:
+        settings: a `TrainRankingSettings`.
 
     Returns:
         The dict written to `metrics.json`.
@@ -115,6 +169,18 @@ def train_ranking(
         keras_adrec.training.model_directory.RunExistsError: `output`
             holds a run and `overwrite` is False.
     """
+    fields = settings.preset
+    data = settings.data
+    output = settings.output
+    val_data = settings.val_data
+    val_fraction = settings.val_fraction
+    split_mode = settings.split_mode
+    on_bad_lines = settings.on_bad_lines
+    seed = settings.seed
+    verbose = settings.verbose
+    mixed_precision = settings.mixed_precision
+    checkpoint_dir = settings.checkpoint_dir
+    strategy = settings.strategy
     kind, paths = adrec_data.parse_data_spec(data, task="ranking")
     val_paths = None
     if val_data:
@@ -126,24 +192,13 @@ def train_ranking(
                 f"--val-data kind {val_kind!r} differs from --data kind "
                 f"{kind!r}."
             )
-    if mixed_precision not in MIXED_PRECISION_POLICIES:
-        raise ValueError(
-            f"Unknown mixed precision {mixed_precision!r}. Choose one of "
-            f"{', '.join(MIXED_PRECISION_POLICIES)}."
-        )
-    fields = resolve_fields(
-        preset,
-        overrides,
-        interaction=interaction,
-        batch_size=batch_size,
-        epochs=epochs,
-        scale_lr=scale_lr,
-    )
     if isinstance(strategy, str) or strategy is None:
         strategy = distribution.make_strategy(strategy)
     chief = distribution.is_chief(strategy)
     keras.utils.set_random_seed(seed)
-    with staged_output(output, overwrite=overwrite, enabled=chief) as path:
+    with staged_output(
+        output, overwrite=settings.overwrite, enabled=chief
+    ) as path:
         run = ModelDirectory(path)
 
         loaded = adrec_data.load_ranking_data(
@@ -153,18 +208,24 @@ def train_ranking(
             split_mode=split_mode,
             seed=seed,
             on_bad_lines=on_bad_lines,
-            min_frequency=fields["min_frequency"],
-            max_index_range=fields["max_index_range"],
-            batch_size=fields["batch_size"],
+            min_frequency=fields.min_frequency,
+            max_index_range=fields.max_index_range,
+            batch_size=fields.batch_size,
         )
         if chief:
             loaded.preprocessor.save_artifacts(run.preprocessing_path)
 
         with strategy.scope(), dtype_policy(mixed_precision):
             batches = int(loaded.train.cardinality())
+            train_batches = loaded.train
             if batches < 0 and loaded.train_rows is not None:
-                # A stream: its length is the rows the vocabulary fit read.
-                batches = -(-loaded.train_rows // fields["batch_size"])
+                # A stream: its length is the rows the vocabulary fit read
+                # (the same rows, bad lines skipped alike). Declared, so
+                # the progress bar shows the steps.
+                batches = -(-loaded.train_rows // fields.batch_size)
+                train_batches = train_batches.apply(
+                    tf.data.experimental.assert_cardinality(batches)
+                )
             model = build_ranking_model(
                 fields,
                 loaded.vocabulary_sizes,
@@ -173,15 +234,15 @@ def train_ranking(
                 # Graph or XLA, whichever trains these steps faster
                 # (measured); unknown length (hashing mode) counts as long.
                 jit_compile="fastest",
-                steps=batches * fields["epochs"] if batches >= 0 else None,
+                steps=batches * fields.epochs if batches >= 0 else None,
             )
             model.optimizer.build(model.trainable_variables)
         logger = ResumableConvergenceLogger(
             loaded.val,
-            eval_every=eval_every,
-            target_auc=target_auc,
+            eval_every=settings.eval_every,
+            target_auc=settings.target_auc,
             curve_path=str(run.curve_path) if chief else None,
-            batch_size=fields["batch_size"],
+            batch_size=fields.batch_size,
             verbose=verbose and chief,
         )
         config = {
@@ -190,7 +251,7 @@ def train_ranking(
             "val_fraction": None if val_paths else val_fraction,
             "split_mode": None if val_paths else split_mode,
             "seed": seed,
-            "preset": fields,
+            "preset": fields.to_dict(),
             "on_bad_lines": on_bad_lines,
             "mixed_precision": mixed_precision,
         }
@@ -199,7 +260,7 @@ def train_ranking(
         if checkpoint_dir:
             checkpoint = TrainingCheckpoint(
                 checkpoint_dir,
-                save_every=checkpoint_every,
+                save_every=settings.checkpoint_every,
                 fingerprint=_fingerprint(config, loaded.preprocessor),
                 trackers={"logger": logger},
                 is_chief=chief,
@@ -212,7 +273,7 @@ def train_ranking(
             run.write_config(config)
         # One stream of batches over every epoch, so a resumed run skips
         # exactly the steps already trained, wherever they end.
-        train_ds = loaded.train.repeat(fields["epochs"]).skip(start_step)
+        train_ds = train_batches.repeat(fields.epochs).skip(start_step)
         start = time.perf_counter()
         if checkpoint is not None and checkpoint.finished:
             # Nothing left to train: rewrite the restored curve.
@@ -254,15 +315,15 @@ def train_ranking(
         summary.update(
             {
                 "data_kind": kind,
-                "preset": fields["name"],
-                "interaction": _interaction_name(fields["interaction"]),
+                "preset": fields.name,
+                "interaction": fields.interaction,
                 "seed": seed,
                 "wall_seconds": wall,
                 "skipped_lines": loaded.skipped_lines(),
                 "strategy": distribution.strategy_name(strategy),
                 "num_replicas": strategy.num_replicas_in_sync,
-                "batch_size": fields["batch_size"],
-                "learning_rate": fields["learning_rate"],
+                "batch_size": fields.batch_size,
+                "learning_rate": fields.learning_rate,
                 "mixed_precision": mixed_precision,
                 "resumed_from_step": start_step,
             }
@@ -297,9 +358,3 @@ def _checkpoint_note(checkpoint):
         f"kept in {checkpoint.directory}: rerun with a lower learning rate "
         "to resume from it, or delete it to start over."
     )
-
-
-def _interaction_name(interaction):
-    if isinstance(interaction, keras.layers.Layer):
-        return interaction.__class__.__name__
-    return str(interaction)

@@ -13,13 +13,16 @@ saved settings and vocabularies and scores its validation points: the
 windows whose target falls after that file's cut.
 """
 
+import dataclasses
 import time
 
 import keras
 
 from keras_adrec import data as adrec_data
+from keras_adrec.jobs import settings as checks
+from keras_adrec.models.presets import get_preset
+from keras_adrec.models.sequential_presets import SequentialPreset
 from keras_adrec.training.build import build_sequential_model
-from keras_adrec.training.build import resolve_fields
 from keras_adrec.training.build import streamed_epochs
 from keras_adrec.training.convergence_logger import ConvergenceLogger
 from keras_adrec.training.model_directory import ModelDirectory
@@ -34,71 +37,95 @@ PREPARATION_DEFAULTS = {
     "validation_fraction": 0.3,
     "time_feature": "log_elapsed_hours",
 }
+BAD_LINES = ("error", "skip")
 
 
-def train_sequential(
-    path,
-    output,
-    preset="rm4",
-    interaction=None,
-    epochs=None,
-    target_auc=None,
-    eval_every=None,
-    seed=0,
-    verbose=True,
-    overrides=None,
-    batch_size=None,
-    on_bad_lines="error",
-    preparation=None,
-    overwrite=False,
-):
-    """Train a sequential model on a Taobao `UserBehavior.csv` file.
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrainSequentialSettings:
+    """Everything `train_sequential` needs, checked on creation.
 
     Args:
-        path: path of the events file.
-        output: model directory to write.
-        preset: `"rm4"` (tsl), `"rm5"` (mha), `"rm6"` (rnn) or `"rm7"`
-            (transformer).
-        interaction: per-event interaction name; defaults to the preset's.
-        epochs, target_auc, eval_every, seed, verbose, batch_size: as in
-            `train_ranking`.
-        overrides: dict of preset fields to replace.
-        on_bad_lines: `"error"` or `"skip"`.
-        preparation: dict of `prepare_taobao` settings overriding
-            `PREPARATION_DEFAULTS`.
+        path: str or path. The Taobao `UserBehavior.csv` events file.
+        output: str or path. The model directory to write.
+        preset: `keras_adrec.models.sequential_presets.SequentialPreset`:
+            `"rm4"` (tsl), `"rm5"` (mha), `"rm6"` (rnn) or `"rm7"`
+            (transformer), with any changes. Defaults to RM4.
+        target_auc, eval_every, seed, verbose, on_bad_lines: as in
+            `keras_adrec.jobs.train_ranking.TrainRankingSettings`.
+        preparation: dict or None. `prepare_taobao` settings overriding
+            `PREPARATION_DEFAULTS` (the preset's `history_length` wins).
         overwrite: bool. Replace a finished run in `output` (written
             beside it and renamed into place, as `train_ranking` does).
+    """
+
+    path: object
+    output: object
+    preset: SequentialPreset = dataclasses.field(
+        default_factory=lambda: get_preset("rm4")
+    )
+    target_auc: float | None = None
+    eval_every: int | None = None
+    seed: int = 0
+    verbose: bool = True
+    on_bad_lines: str = "error"
+    preparation: dict | None = None
+    overwrite: bool = False
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        """Check every setting; raise naming the first bad one."""
+        if not isinstance(self.preset, SequentialPreset):
+            raise ValueError(
+                f"Preset {getattr(self.preset, 'name', self.preset)!r} is "
+                "not a sequential preset; use rm4-rm7 with taobao data."
+            )
+        checks.check_fraction(
+            "target_auc", self.target_auc, closed_right=True, optional=True
+        )
+        checks.check_int("eval_every", self.eval_every, 1, optional=True)
+        checks.check_int("seed", self.seed, 0)
+        checks.check_choice("on_bad_lines", self.on_bad_lines, BAD_LINES)
+        unknown = sorted(
+            set(self.preparation or {}) - set(PREPARATION_DEFAULTS)
+        )
+        if unknown:
+            raise ValueError(
+                f"Unknown preparation setting(s) {', '.join(unknown)}. "
+                f"Known: {', '.join(PREPARATION_DEFAULTS)}."
+            )
+
+
+def train_sequential(settings):
+    """Train a sequential model on a Taobao events file.
+
+    Args:
+        settings: a `TrainSequentialSettings`.
 
     Returns:
         The dict written to `metrics.json`.
     """
-    fields = resolve_fields(
-        preset,
-        overrides,
-        interaction=interaction,
-        batch_size=batch_size,
-        epochs=epochs,
-    )
-    if "sequence_layer" not in fields:
-        raise ValueError(
-            f"Preset {preset!r} is not a sequential preset; use rm4-rm7 "
-            "with taobao data."
-        )
-    settings = dict(PREPARATION_DEFAULTS)
-    settings.update(preparation or {})
-    settings["history_length"] = fields.get(
-        "history_length", settings["history_length"]
-    )
+    fields = settings.preset
+    path = settings.path
+    seed = settings.seed
+    verbose = settings.verbose
+    on_bad_lines = settings.on_bad_lines
+    preparation = dict(PREPARATION_DEFAULTS)
+    preparation.update(settings.preparation or {})
+    preparation["history_length"] = fields.history_length
     keras.utils.set_random_seed(seed)
-    with staged_output(output, overwrite=overwrite) as staging:
+    with staged_output(
+        settings.output, overwrite=settings.overwrite
+    ) as staging:
         run = ModelDirectory(staging)
 
         split = adrec_data.prepare_taobao(
-            str(path), seed=seed, on_bad_lines=on_bad_lines, **settings
+            str(path), seed=seed, on_bad_lines=on_bad_lines, **preparation
         )
         split.vocabulary.save_artifacts(run.preprocessing_path)
         train = split.train.to_dataset(
-            fields["batch_size"], shuffle=True, seed=seed
+            fields.batch_size, shuffle=True, seed=seed
         )
         val = split.validation.to_dataset(4096)
         model = build_sequential_model(
@@ -106,18 +133,18 @@ def train_sequential(
         )
         logger = ConvergenceLogger(
             val,
-            eval_every=eval_every,
-            target_auc=target_auc,
+            eval_every=settings.eval_every,
+            target_auc=settings.target_auc,
             curve_path=str(run.curve_path),
-            batch_size=fields["batch_size"],
+            batch_size=fields.batch_size,
             verbose=verbose,
         )
         config = {
             "data": {"kind": "taobao", "paths": [str(path)]},
-            "preparation": settings,
+            "preparation": preparation,
             "cut_time": int(split.cut_time),
             "seed": seed,
-            "preset": fields,
+            "preset": fields.to_dict(),
             "on_bad_lines": on_bad_lines,
         }
         run.write_config(config)
@@ -125,7 +152,7 @@ def train_sequential(
         with streamed_epochs():
             model.fit(
                 train,
-                epochs=fields["epochs"],
+                epochs=fields.epochs,
                 callbacks=[logger],
                 verbose=1 if verbose else 0,
                 shuffle=False,
@@ -135,9 +162,9 @@ def train_sequential(
         summary.update(
             {
                 "data_kind": "taobao",
-                "preset": fields["name"],
-                "interaction": str(fields["interaction"]),
-                "sequence_layer": str(fields["sequence_layer"]),
+                "preset": fields.name,
+                "interaction": fields.interaction,
+                "sequence_layer": fields.sequence_layer,
                 "seed": seed,
                 "wall_seconds": time.perf_counter() - start,
                 "train_points": len(split.train),

@@ -21,6 +21,7 @@ tensorboard, scikit-learn). An output directory `DIR` holds:
 Rerunning the same job resumes the search (`keras_adrec.tuning.search`).
 """
 
+import dataclasses
 import json
 import pathlib
 import shutil
@@ -29,10 +30,13 @@ import keras
 
 from keras_adrec import data as adrec_data
 from keras_adrec.export import export_for_serving
+from keras_adrec.jobs import settings as checks
+from keras_adrec.models.presets import RankingPreset
 from keras_adrec.models.presets import get_preset
 from keras_adrec.training.metrics import binary_metrics
 from keras_adrec.training.model_directory import ModelDirectory
 from keras_adrec.tuning.ranking_hypermodel import RankingHyperModel
+from keras_adrec.tuning.search import TUNERS
 from keras_adrec.tuning.search import best_trial
 from keras_adrec.tuning.search import check_resume
 from keras_adrec.tuning.search import is_chief
@@ -93,10 +97,11 @@ def save_best_model(tuner, hypermodel, loaded, output, run_config):
     run.save_model(model)
     loaded.preprocessor.save_artifacts(run.preprocessing_path)
     values = dict(best.hyperparameters.values)
-    fields = hypermodel.search_space.fields_for(values)
-    fields["interaction"] = hypermodel.interaction
+    fields = hypermodel.search_space.fields_for(values).replace(
+        interaction=hypermodel.interaction
+    )
     config = dict(run_config)
-    config["preset"] = fields
+    config["preset"] = fields.to_dict()
     config["tuning"] = {
         "trial": best.trial_id,
         "hyperparameters": values,
@@ -109,7 +114,7 @@ def save_best_model(tuner, hypermodel, loaded, output, run_config):
     metrics.update(
         {
             "data_kind": run_config["data"]["kind"],
-            "preset": fields.get("name"),
+            "preset": fields.name,
             "trial": best.trial_id,
             "steps": None,
         }
@@ -118,61 +123,104 @@ def save_best_model(tuner, hypermodel, loaded, output, run_config):
     return metrics
 
 
-def tune(
-    data,
-    output,
-    preset="rm1",
-    tuner="random",
-    max_trials=10,
-    epochs=1,
-    fixed=None,
-    ranges=None,
-    overrides=None,
-    interaction="adrec",
-    val_data=None,
-    val_fraction=0.2,
-    split_mode="time",
-    seed=0,
-    patience=2,
-    on_bad_lines="error",
-    overwrite=False,
-    export=True,
-    version=None,
-    baseline=False,
-    verbose=True,
-):
-    """The `adrec tune` job: search, summarise, save and export the best.
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TuneSettings:
+    """Everything `tune` needs, checked on creation.
 
     Args:
-        data: `"KIND:PATH"` (`criteo` or `avazu`).
-        output: output directory (see the module docstring).
-        preset: `"rm1"`, `"rm2"` or `"rm3"`.
+        data: str. `"KIND:PATH"` (`criteo` or `avazu`).
+        output: str or path. The output directory (see the module
+            docstring).
+        preset: `RankingPreset`. `get_preset("rm1", ...)`; its changed
+            fields are not searched. Defaults to RM1.
         tuner: `"random"`, `"bayesian"` or `"hyperband"`.
-        max_trials: int, trials in all (a rerun continues up to it).
-        epochs: int, most epochs per trial.
-        fixed, ranges: see `keras_adrec.tuning.AdRecSearchSpace`.
-        overrides: dict of preset fields to replace (not searched).
-        interaction: interaction name; `"adrec"` is the one searched.
-        val_data: optional `"KIND:PATH"` of validation rows; otherwise the
-            last `val_fraction` of `data` (time order) validates.
+        max_trials: int > 0. Trials in all (a rerun continues up to it).
+        epochs: int > 0. Most epochs per trial.
+        fixed, ranges: dicts; see `keras_adrec.tuning.AdRecSearchSpace`.
+        interaction: str. Interaction name; `"adrec"` is the one searched.
+        val_data: str or None. `"KIND:PATH"` of validation rows; otherwise
+            the last `val_fraction` of `data` (time order) validates.
         val_fraction, split_mode, on_bad_lines: as in `adrec train`.
-        seed: int: weights, dropout, the split and the oracle.
-        patience: int, epochs without improvement before a trial stops.
+        seed: int >= 0: weights, dropout, the split and the oracle.
+        patience: int > 0. Epochs without improvement before a trial
+            stops.
         overwrite: bool. Start over instead of resuming.
         export: bool. Save the best model and export it for serving.
-        version: int or None, the serving version (see
+        version: int > 0 or None. The serving version (see
             `keras_adrec.export.export_for_serving`).
         baseline: bool. Also train the preset's default hyperparameters
             the same way (once; kept in `DIR/baseline.json`) and quote
             their validation AUC in the summary.
         verbose: bool.
+    """
+
+    data: str
+    output: object
+    preset: RankingPreset = dataclasses.field(
+        default_factory=lambda: get_preset("rm1")
+    )
+    tuner: str = "random"
+    max_trials: int = 10
+    epochs: int = 1
+    fixed: dict | None = None
+    ranges: dict | None = None
+    interaction: str = "adrec"
+    val_data: str | None = None
+    val_fraction: float = 0.2
+    split_mode: str = "time"
+    seed: int = 0
+    patience: int = 2
+    on_bad_lines: str = "error"
+    overwrite: bool = False
+    export: bool = True
+    version: int | None = None
+    baseline: bool = False
+    verbose: bool = True
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        """Check every setting; raise naming the first bad one."""
+        checks.check_type("data", self.data, str, "a KIND:PATH string")
+        if type(self.preset) is not RankingPreset:
+            raise TypeError(
+                "`preset` must be a RankingPreset (rm1-rm3). Received: "
+                f"preset={getattr(self.preset, 'name', self.preset)!r}"
+            )
+        checks.check_choice("tuner", self.tuner, tuple(TUNERS))
+        checks.check_int("max_trials", self.max_trials, 1)
+        checks.check_int("epochs", self.epochs, 1)
+        checks.check_fraction("val_fraction", self.val_fraction)
+        checks.check_choice("split_mode", self.split_mode, ("time", "random"))
+        checks.check_int("seed", self.seed, 0)
+        checks.check_int("patience", self.patience, 1)
+        checks.check_choice(
+            "on_bad_lines", self.on_bad_lines, ("error", "skip")
+        )
+        checks.check_int("version", self.version, 1, optional=True)
+
+
+def tune(settings):
+    """The `adrec tune` job: search, summarise, save and export the best.
+
+    Args:
+        settings: a `TuneSettings`.
 
     Returns:
         dict with `trials` (completed / in all), `best` (the best record),
         `baseline`, `paths`, `metrics` (of the saved best model) and
         `role`.
     """
-    fields = get_preset(preset, **(overrides or {}))
+    fields = settings.preset
+    data, output = settings.data, settings.output
+    fixed, ranges = settings.fixed, settings.ranges
+    interaction, epochs = settings.interaction, settings.epochs
+    val_data, val_fraction = settings.val_data, settings.val_fraction
+    split_mode, seed = settings.split_mode, settings.seed
+    patience, on_bad_lines = settings.patience, settings.on_bad_lines
+    overwrite, verbose = settings.overwrite, settings.verbose
+    tuner = settings.tuner
     kind, paths = adrec_data.parse_data_spec(data, task="ranking")
     val_paths = (
         adrec_data.parse_data_spec(val_data, task="ranking")[1]
@@ -208,16 +256,15 @@ def tune(
         split_mode=split_mode,
         seed=seed,
         on_bad_lines=on_bad_lines,
-        min_frequency=fields["min_frequency"],
-        max_index_range=fields["max_index_range"],
+        min_frequency=fields.min_frequency,
+        max_index_range=fields.max_index_range,
         in_memory=True,
     )
     hypermodel = RankingHyperModel(
-        preset,
+        fields,
         vocabulary_sizes=loaded.vocabulary_sizes,
         num_dense=loaded.num_dense,
         interaction=interaction,
-        overrides=overrides,
         fixed=fixed,
         ranges=ranges,
         seed=seed,
@@ -229,7 +276,7 @@ def tune(
         loaded.val,
         output,
         tuner=tuner,
-        max_trials=max_trials,
+        max_trials=settings.max_trials,
         epochs=epochs,
         seed=seed,
         overwrite=overwrite,
@@ -239,7 +286,7 @@ def tune(
     if is_worker():
         return {"role": "worker", "tuner_id": search_tuner.tuner_id}
     default_result = None
-    if baseline:
+    if settings.baseline:
         default_result = _baseline(
             pathlib.Path(output) / BASELINE_FILE,
             hypermodel,
@@ -264,7 +311,7 @@ def tune(
         "paths": summary_paths,
         "metrics": None,
     }
-    if export and best is not None:
+    if settings.export and best is not None:
         model_dir = pathlib.Path(output) / BEST_MODEL_DIR
         result["metrics"] = save_best_model(
             search_tuner, hypermodel, loaded, model_dir, run_config
@@ -276,8 +323,8 @@ def tune(
             export_for_serving(
                 model_dir,
                 pathlib.Path(output) / SERVING_DIR,
-                version=version,
-                overwrite=version is not None,
+                version=settings.version,
+                overwrite=settings.version is not None,
             )
         )
     return result

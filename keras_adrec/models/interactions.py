@@ -13,49 +13,52 @@ from keras_adrec.layers import AutoIntInteraction
 from keras_adrec.layers import CrossNetwork
 from keras_adrec.layers import DotInteraction
 from keras_adrec.layers import FactorizationMachine
-from keras_adrec.layers.attention.masked_multi_head_attention import (
-    DEFAULT_MASK_RULE,
-)
-from keras_adrec.layers.attention.masked_multi_head_attention import (
-    DEFAULT_MIN_KEYS,
-)
 
 
-def _adrec_args(fields):
+def _no_args(config):
+    return {}
+
+
+def _listed(thresholds):
+    """A preset's tuple of thresholds as the list the layer stores."""
+    return list(thresholds) if isinstance(thresholds, tuple) else thresholds
+
+
+def _adrec_args(config):
     return {
-        "num_layers": fields["num_layers"],
-        "num_heads": fields["num_heads"],
-        "ffn_dim": fields["ffn_dim"],
-        "mask_thresholds": fields["mask_thresholds"],
-        "dropout": fields["dropout"],
-        "norm_first": fields["norm_first"],
-        "use_layer_norm": fields["use_layer_norm"],
-        "positional_embedding": fields["positional_embedding"],
-        "activation": fields["activation"],
-        "mask_rule": fields.get("mask_rule", DEFAULT_MASK_RULE),
-        "min_keys": fields.get("min_keys", DEFAULT_MIN_KEYS),
-        "mask_warmup_steps": fields.get("mask_warmup_steps", 0),
+        "num_layers": config.num_layers,
+        "num_heads": config.num_heads,
+        "ffn_dim": config.ffn_dim,
+        "mask_thresholds": _listed(config.mask_thresholds),
+        "dropout": config.dropout,
+        "norm_first": config.norm_first,
+        "use_layer_norm": config.use_layer_norm,
+        "positional_embedding": config.positional_embedding,
+        "activation": config.activation,
+        "mask_rule": config.mask_rule,
+        "min_keys": config.min_keys,
+        "mask_warmup_steps": config.mask_warmup_steps,
     }
 
 
-def _autoint_args(fields):
+def _autoint_args(config):
     return {
-        "num_layers": fields["num_layers"],
-        "num_heads": fields["num_heads"],
+        "num_layers": config.num_layers,
+        "num_heads": config.num_heads,
     }
 
 
-def _cross_args(fields):
+def _cross_args(config):
     return {
-        "num_layers": fields["cross_layers"],
-        "projection_dim": fields["cross_projection_dim"],
+        "num_layers": config.cross_layers,
+        "projection_dim": config.cross_projection_dim,
     }
 
 
 # name -> (layer class, function taking preset fields to its arguments)
 INTERACTIONS = {
-    "dot": (DotInteraction, lambda fields: {}),
-    "fm": (FactorizationMachine, lambda fields: {}),
+    "dot": (DotInteraction, _no_args),
+    "fm": (FactorizationMachine, _no_args),
     "autoint": (AutoIntInteraction, _autoint_args),
     "dcnv2": (CrossNetwork, _cross_args),
     "adrec": (AdRecInteraction, _adrec_args),
@@ -73,8 +76,9 @@ def build_interaction(interaction, fields=None, name="interaction"):
     Args:
         interaction: a name from `interaction_names()` or a
             `keras.layers.Layer` instance.
-        fields: dict of preset fields (see `keras_adrec.models.presets`);
-            required when `interaction` is a name.
+        fields: a `keras_adrec.models.presets.Preset`; required when
+            `interaction` names a layer with arguments (all but `dot` and
+            `fm`).
         name: layer name for a layer built from a name.
 
     Returns:
@@ -89,4 +93,9 @@ def build_interaction(interaction, fields=None, name="interaction"):
             f"{', '.join(INTERACTIONS)} or pass a keras Layer."
         )
     layer_class, arguments = INTERACTIONS[key]
-    return layer_class(**arguments(fields or {}), name=name)
+    if fields is None and arguments is not _no_args:
+        raise ValueError(
+            f"Building the interaction {interaction!r} by name needs the "
+            "preset (for example `get_preset('rm1')`)."
+        )
+    return layer_class(**arguments(fields), name=name)

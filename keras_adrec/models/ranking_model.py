@@ -5,6 +5,7 @@ from keras_adrec.api_export import keras_adrec_export
 from keras_adrec.layers import MLP
 from keras_adrec.layers import FeatureEmbedding
 from keras_adrec.models.interactions import build_interaction
+from keras_adrec.models.presets import as_preset
 from keras_adrec.models.presets import get_preset
 
 
@@ -84,7 +85,9 @@ class RankingModel(keras.Model):
         """Build a model from a preset (`"rm1"`, `"rm2"`, `"rm3"`).
 
         Args:
-            preset: str preset name or a dict of preset fields.
+            preset: a preset name (`"rm1"`), a
+                `keras_adrec.models.presets.RankingPreset`, or its
+                serialized dict.
             vocabulary_sizes: list of int, rows of each categorical table.
             num_dense: int, the number of dense features.
             interaction: a name or a layer; defaults to the preset's.
@@ -94,39 +97,31 @@ class RankingModel(keras.Model):
         Returns:
             An unbuilt `RankingModel`.
         """
-        if isinstance(preset, dict):
-            fields = dict(preset)
-            fields.update(overrides)
-        else:
-            fields = get_preset(preset, **overrides)
+        config = as_preset(preset, **overrides)
         if int(num_dense) < 1:
             raise ValueError(
                 f"`num_dense` must be positive. Received: num_dense={num_dense}"
             )
-        dim = int(fields["embedding_dim"])
-        interaction = (
-            fields["interaction"] if interaction is None else interaction
-        )
+        dim = config.embedding_dim
+        interaction = config.interaction if interaction is None else interaction
         return cls(
             embedding_layer=FeatureEmbedding(
                 vocabulary_sizes, dim, name="embedding"
             ),
             bottom_stack=MLP(
-                list(fields["bottom_units"]) + [dim],
+                list(config.bottom_units) + [dim],
                 activation="relu",
                 final_activation="relu",
                 name="bottom_mlp",
             ),
-            interaction=build_interaction(interaction, fields),
+            interaction=build_interaction(interaction, config),
             top_stack=MLP(
-                list(fields["top_units"]) + [1],
+                list(config.top_units) + [1],
                 activation="relu",
                 final_activation=None,
                 name="top_mlp",
             ),
-            name="_".join(
-                [fields.get("name", "custom"), _interaction_label(interaction)]
-            ),
+            name="_".join([config.name, _interaction_label(interaction)]),
         )
 
     def build(self, input_shape=None):

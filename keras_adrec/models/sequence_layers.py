@@ -15,38 +15,38 @@ from keras_adrec.layers.sequence import TimeSeriesLayer
 from keras_adrec.layers.sequence import TransformerContext
 
 
-def _tsl_args(fields):
+def _tsl_args(config):
     return {
-        "num_heads": fields["tsl_num_heads"],
-        "inner": fields["tsl_inner"],
-        "mechanism": fields["tsl_mechanism"],
-        "attention_units": fields["tsl_attention_units"],
-        "projection": fields["tsl_projection"],
+        "num_heads": config.tsl_num_heads,
+        "inner": config.tsl_inner,
+        "mechanism": config.tsl_mechanism,
+        "attention_units": list(config.tsl_attention_units),
+        "projection": config.tsl_projection,
     }
 
 
-def _mha_args(fields):
+def _mha_args(config):
     return {
-        "num_heads": fields["mha_num_heads"],
-        "dropout": fields["sequence_dropout"],
+        "num_heads": config.mha_num_heads,
+        "dropout": config.sequence_dropout,
     }
 
 
-def _rnn_args(fields):
+def _rnn_args(config):
     return {
-        "cell": fields["rnn_cell"],
-        "num_layers": fields["rnn_num_layers"],
+        "cell": config.rnn_cell,
+        "num_layers": config.rnn_num_layers,
     }
 
 
-def _transformer_args(fields):
+def _transformer_args(config):
     return {
-        "num_layers": fields["transformer_num_layers"],
-        "num_heads": fields["transformer_num_heads"],
-        "ffn_dim": fields["transformer_ffn_dim"],
-        "norm_first": fields["transformer_norm_first"],
-        "pooling": fields["transformer_pooling"],
-        "dropout": fields["sequence_dropout"],
+        "num_layers": config.transformer_num_layers,
+        "num_heads": config.transformer_num_heads,
+        "ffn_dim": config.transformer_ffn_dim,
+        "norm_first": config.transformer_norm_first,
+        "pooling": config.transformer_pooling,
+        "dropout": config.sequence_dropout,
     }
 
 
@@ -70,8 +70,8 @@ def build_sequence_layer(sequence_layer, fields=None, name="sequence_layer"):
     Args:
         sequence_layer: a name from `sequence_layer_names()` or a
             `keras.layers.Layer` instance.
-        fields: dict of preset fields (see
-            `keras_adrec.models.sequential_presets`); required when
+        fields: a `keras_adrec.models.sequential_presets.SequentialPreset`;
+            required when
             `sequence_layer` is a name.
         name: layer name for a layer built from a name.
 

@@ -1,7 +1,8 @@
 """The paper's sequential configurations RM4-RM7 (Taobao, TBSM skeleton).
 
-Importing this module registers the presets `"rm4"` to `"rm7"` with
-`keras_adrec.models.presets.register_preset`, so `get_preset("rm5")` and
+`SequentialPreset` adds the sequential fields to those of
+`keras_adrec.models.presets.Preset`; importing this module registers the
+presets `"rm4"` to `"rm7"`, so `get_preset("rm5")` and
 `SequentialRankingModel.from_preset("rm5", ...)` find them.
 
 RM4-RM7 share every field but `sequence_layer` (paper Table 1's
@@ -13,39 +14,6 @@ TBSM's released defaults and its Taobao benchmark script
 (`bench/tbsm_bench.sh`: `--tsl-num-heads=1 --tsl-inner=def
 --tsl-mechanism=mlp --tsl-mlp=15-15`; `--mha-num-heads` defaults to 8),
 except where noted.
-
-Fields (besides those of `keras_adrec.models.presets`, whose Ad-Rec and
-baseline interaction fields keep their meaning):
-- `embedding_dim`: D = 16, the width of the per-event embeddings and of
-  the bottom MLP's output.
-- `bottom_units`: hidden sizes of the per-event bottom MLP before its
-  output of width D; `[]` gives TBSM's 1-16.
-- `top_units`: every width of the per-event top MLP, the last one being
-  the event vector width W (TBSM's `--arch-mlp-top=15-15`). Unlike the
-  RM1-RM3 field of the same name, it does not end in a logit.
-- `final_units`: hidden sizes of the final MLP on `[c, z_tau]` before its
-  one logit (TBSM's `--arch-mlp=60-1`).
-- `history_length`: events before the candidate, T - 1 = 20.
-- `sequence_layer`: `"tsl"`, `"mha"`, `"rnn"` or `"transformer"`.
-- `tsl_num_heads`, `tsl_inner`, `tsl_mechanism`, `tsl_attention_units`,
-  `tsl_projection`: `keras_adrec.layers.TimeSeriesLayer`'s arguments.
-- `mha_num_heads`: `keras_adrec.layers.MultiHeadAttentionContext`'s heads.
-- `rnn_cell`, `rnn_num_layers`: `keras_adrec.layers.RecurrentContext`'s.
-  TBSM's default is 5 LSTM layers, but its LSTM is rebuilt with random
-  weights in every forward pass and never trains; we default to one
-  trained LSTM layer.
-- `transformer_num_layers`, `transformer_num_heads`,
-  `transformer_ffn_dim`, `transformer_norm_first`, `transformer_pooling`:
-  `keras_adrec.layers.TransformerContext`'s arguments (TBSM has no
-  transformer; 1 layer, 2 heads and FFN 128 mirror the Ad-Rec block).
-- `sequence_dropout`: dropout of the `mha` and `transformer` layers.
-- `use_behavior`, `behavior_vocabulary_size`: embed the optional
-  `"behavior"` input (Taobao's pv/cart/fav/buy as ids 1-4, 0 for the
-  target) as a 4th categorical feature of every event.
-- `optimizer`, `learning_rate`, `optimizer_config`,
-  `learning_rate_warmup_steps`: the optimizer's Keras name, learning rate,
-  any further constructor arguments and the steps of a linear warm-up of
-  the rate from 0; build it with `keras_adrec.training.optimizer_for(fields)`.
 
 Optimizer. TBSM (and the paper) train with `torch.optim.Adagrad(lr=0.05)`,
 whose squared-gradient accumulator starts at 0, so the first step moves
@@ -95,10 +63,14 @@ dot; one epoch is what the 2-core machine affords for the RM4-RM7 x
 interaction table (`benchmarks/results/sequential_quality.md`).
 """
 
+import dataclasses
+
 from keras_adrec.layers.attention.masked_multi_head_attention import (
     DEFAULT_MASK_RULE,
 )
+from keras_adrec.models.presets import Preset
 from keras_adrec.models.presets import register_preset
+from keras_adrec.models.sequence_layers import sequence_layer_names
 
 SEQUENCE_LAYER_BY_PRESET = {
     "rm4": "tsl",
@@ -107,63 +79,108 @@ SEQUENCE_LAYER_BY_PRESET = {
     "rm7": "transformer",
 }
 
-_SEQUENTIAL_COMMON = {
-    "dataset": "taobao",
-    "embedding_dim": 16,
-    "bottom_units": [],
-    "top_units": [15, 15],
-    "final_units": [60],
-    "history_length": 20,
-    "interaction": "adrec",
-    "num_layers": 1,
-    "num_heads": 2,
-    "ffn_dim": 128,
-    "dropout": 0.01,
-    "mask_thresholds": [0.001, 0.01],
-    "mask_rule": DEFAULT_MASK_RULE,
-    "min_keys": 2,
-    "mask_warmup_steps": 0,
-    "norm_first": True,
-    "use_layer_norm": True,
-    "positional_embedding": False,
-    "activation": "relu",
-    "cross_layers": 2,
-    "cross_projection_dim": 128,
-    "tsl_num_heads": 1,
-    "tsl_inner": "def",
-    "tsl_mechanism": "mlp",
-    "tsl_attention_units": [15, 15],
-    "tsl_projection": True,
-    "mha_num_heads": 8,
-    "rnn_cell": "lstm",
-    "rnn_num_layers": 1,
-    "transformer_num_layers": 1,
-    "transformer_num_heads": 2,
-    "transformer_ffn_dim": 128,
-    "transformer_norm_first": False,
-    "transformer_pooling": "candidate",
-    "sequence_dropout": 0.0,
-    "use_behavior": False,
-    "behavior_vocabulary_size": 5,
-    "optimizer": "adagrad",
-    "learning_rate": 0.05,
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SequentialPreset(Preset):
+    """A sequential preset (RM4-RM7); the defaults are RM4's.
+
+    The fields of `Preset` keep their meaning (the Ad-Rec and baseline
+    interactions act on each event), except where said below.
+
+    Args:
+        dataset: str. Defaults to `"taobao"`.
+        embedding_dim: int. D = 16, the width of the per-event embeddings
+            and of the bottom MLP's output.
+        bottom_units: tuple of int. Hidden sizes of the per-event bottom MLP
+            before its output of width D; `()` gives TBSM's 1-16.
+        top_units: tuple of int. Every width of the per-event top MLP, the
+            last one being the event vector width W (TBSM's
+            `--arch-mlp-top=15-15`). Unlike `RankingPreset.top_units`, it
+            does not end in a logit.
+        final_units: tuple of int. Hidden sizes of the final MLP on
+            `[c, z_tau]` before its one logit (TBSM's `--arch-mlp=60-1`).
+        history_length: int. Events before the candidate, T - 1 = 20.
+        sequence_layer: str. `"tsl"`, `"mha"`, `"rnn"` or `"transformer"`.
+        tsl_num_heads, tsl_inner, tsl_mechanism, tsl_attention_units,
+            tsl_projection: `keras_adrec.layers.TimeSeriesLayer`'s
+            arguments.
+        mha_num_heads: int. `keras_adrec.layers.MultiHeadAttentionContext`'s
+            heads.
+        rnn_cell, rnn_num_layers: `keras_adrec.layers.RecurrentContext`'s
+            arguments. TBSM's default is 5 LSTM layers, but its LSTM is
+            rebuilt with random weights in every forward pass and never
+            trains; we default to one trained LSTM layer.
+        transformer_num_layers, transformer_num_heads, transformer_ffn_dim,
+            transformer_norm_first, transformer_pooling:
+            `keras_adrec.layers.TransformerContext`'s arguments (TBSM has
+            no transformer; 1 layer, 2 heads and FFN 128 mirror the Ad-Rec
+            block).
+        sequence_dropout: float in [0, 1). Dropout of the `mha` and
+            `transformer` layers.
+        use_behavior: bool. Embed the optional `"behavior"` input (Taobao's
+            pv/cart/fav/buy as ids 1-4, 0 for the target) as a 4th
+            categorical feature of every event.
+        behavior_vocabulary_size: int. Rows of that embedding.
+        optimizer, learning_rate, optimizer_config,
+            learning_rate_warmup_steps: Adagrad at 0.05 with torch's
+            accumulator start, after a 300-step linear warm-up (see the
+            module docstring); build it with
+            `keras_adrec.training.build.optimizer_for(config)`.
+    """
+
+    dataset: str = "taobao"
+    bottom_units: tuple[int, ...] = ()
+    top_units: tuple[int, ...] = (15, 15)
+    final_units: tuple[int, ...] = (60,)
+    history_length: int = 20
+    mask_thresholds: str | tuple[float, ...] | None = (0.001, 0.01)
+    mask_rule: str = DEFAULT_MASK_RULE
+    sequence_layer: str = "tsl"
+    tsl_num_heads: int = 1
+    tsl_inner: str = "def"
+    tsl_mechanism: str = "mlp"
+    tsl_attention_units: tuple[int, ...] = (15, 15)
+    tsl_projection: bool = True
+    mha_num_heads: int = 8
+    rnn_cell: str = "lstm"
+    rnn_num_layers: int = 1
+    transformer_num_layers: int = 1
+    transformer_num_heads: int = 2
+    transformer_ffn_dim: int = 128
+    transformer_norm_first: bool = False
+    transformer_pooling: str = "candidate"
+    sequence_dropout: float = 0.0
+    use_behavior: bool = False
+    behavior_vocabulary_size: int = 5
+    optimizer: str = "adagrad"
+    learning_rate: float = 0.05
     # torch.optim.Adagrad's accumulator start (see the module docstring).
-    "optimizer_config": {"initial_accumulator_value": 0.0, "epsilon": 1e-10},
+    optimizer_config: dict | None = dataclasses.field(
+        default_factory=lambda: {
+            "initial_accumulator_value": 0.0,
+            "epsilon": 1e-10,
+        }
+    )
     # Linear learning-rate warm-up (keras_adrec.training.optimizer_for),
     # chosen by the protocol in benchmarks/sequential_budget.md: without
     # it, the first full-size Adagrad steps saturate Ad-Rec's event vectors
     # on some seeds (see the module docstring).
-    "learning_rate_warmup_steps": 300,
-    "batch_size": 128,
-    "epochs": 1,
-    "max_index_range": None,
-    "min_frequency": 1,
-}
+    learning_rate_warmup_steps: int = 300
+
+    def validate(self):
+        super().validate()
+        if self.sequence_layer not in sequence_layer_names():
+            raise ValueError(
+                "`sequence_layer` must be one of "
+                f"{', '.join(sequence_layer_names())}. Received: "
+                f"sequence_layer={self.sequence_layer!r}"
+            )
+
 
 SEQUENTIAL_PRESETS = {
-    name: {**_SEQUENTIAL_COMMON, "sequence_layer": sequence_layer}
+    name: SequentialPreset(name=name, sequence_layer=sequence_layer)
     for name, sequence_layer in SEQUENCE_LAYER_BY_PRESET.items()
 }
 
-for _name, _fields in SEQUENTIAL_PRESETS.items():
-    register_preset(_name, _fields)
+for _name, _preset in SEQUENTIAL_PRESETS.items():
+    register_preset(_name, _preset)

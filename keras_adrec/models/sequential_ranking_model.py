@@ -8,6 +8,7 @@ from keras_adrec.layers import MLP
 from keras_adrec.layers import FeatureEmbedding
 from keras_adrec.models import sequential_presets
 from keras_adrec.models.interactions import build_interaction
+from keras_adrec.models.presets import as_preset
 from keras_adrec.models.presets import get_preset
 from keras_adrec.models.sequence_layers import build_sequence_layer
 
@@ -133,7 +134,9 @@ class SequentialRankingModel(keras.Model):
         """Build a model from a preset (`"rm4"`, `"rm5"`, `"rm6"`, `"rm7"`).
 
         Args:
-            preset: str preset name or a dict of preset fields.
+            preset: a preset name (`"rm4"`), a
+                `keras_adrec.models.sequential_presets.SequentialPreset`, or
+                its serialized dict.
             vocabulary_sizes: list of int, rows of each categorical table
                 of an event (Taobao: user, item, category). With
                 `use_behavior=True` a behavior table of
@@ -146,28 +149,22 @@ class SequentialRankingModel(keras.Model):
         Returns:
             An unbuilt `SequentialRankingModel`.
         """
-        if isinstance(preset, dict):
-            fields = dict(preset)
-            fields.update(overrides)
-        else:
-            fields = get_preset(preset, **overrides)
-        if "sequence_layer" not in fields or "final_units" not in fields:
+        fields = as_preset(preset, **overrides)
+        if not isinstance(fields, sequential_presets.SequentialPreset):
             raise ValueError(
-                f"Preset {fields.get('name', preset)!r} is not a sequential "
+                f"Preset {fields.name!r} is not a sequential "
                 "preset. Use one of rm4, rm5, rm6, rm7 (or "
                 "`keras_adrec.models.RankingModel` for rm1-rm3)."
             )
-        dim = int(fields["embedding_dim"])
+        dim = fields.embedding_dim
         vocabulary_sizes = [int(size) for size in vocabulary_sizes]
-        if fields["use_behavior"]:
-            vocabulary_sizes.append(int(fields["behavior_vocabulary_size"]))
-        interaction = (
-            fields["interaction"] if interaction is None else interaction
-        )
+        if fields.use_behavior:
+            vocabulary_sizes.append(fields.behavior_vocabulary_size)
+        interaction = fields.interaction if interaction is None else interaction
         if sequence_layer is None:
-            sequence_layer = fields["sequence_layer"]
+            sequence_layer = fields.sequence_layer
         label = "_".join(
-            [str(fields.get("name", "custom"))]
+            [fields.name]
             + [_label(part) for part in (interaction, sequence_layer)]
         )
         return cls(
@@ -175,7 +172,7 @@ class SequentialRankingModel(keras.Model):
                 vocabulary_sizes, dim, name="embedding"
             ),
             bottom_stack=MLP(
-                list(fields["bottom_units"]) + [dim],
+                list(fields.bottom_units) + [dim],
                 activation="relu",
                 final_activation="relu",
                 name="bottom_mlp",
@@ -187,19 +184,19 @@ class SequentialRankingModel(keras.Model):
             # unit of z_t dies. benchmarks/results/tbsm_reference.md
             # compares the two on the same points.
             event_top_stack=MLP(
-                list(fields["top_units"]),
+                list(fields.top_units),
                 activation="relu",
                 final_activation="sigmoid",
                 name="event_top_mlp",
             ),
             sequence_layer=build_sequence_layer(sequence_layer, fields),
             final_stack=MLP(
-                list(fields["final_units"]) + [1],
+                list(fields.final_units) + [1],
                 activation="relu",
                 final_activation=None,
                 name="final_mlp",
             ),
-            use_behavior=fields["use_behavior"],
+            use_behavior=fields.use_behavior,
             name=label,
         )
 

@@ -1,4 +1,4 @@
-"""Build and compile a model from preset fields: the one place that does it.
+"""Build and compile a model from a preset: the one place that does it.
 
 Every job (train, compare, tune, the benchmarks) gets its model here, so
 the optimizer, loss and metrics are the same everywhere.
@@ -9,7 +9,7 @@ import warnings
 
 import keras
 
-from keras_adrec.models.presets import get_preset
+from keras_adrec.models.presets import as_preset
 from keras_adrec.models.ranking_model import RankingModel
 from keras_adrec.models.sequential_ranking_model import SequentialRankingModel
 from keras_adrec.training import distribution
@@ -73,10 +73,13 @@ def warmup_learning_rate(learning_rate, warmup_steps):
     )
 
 
-def optimizer_for(fields):
-    """The optimizer a preset asks for: `optimizer`, `learning_rate` and
-    the optional `optimizer_config` and `learning_rate_warmup_steps`
-    fields (see `warmup_learning_rate`).
+def optimizer_for(config):
+    """The optimizer a preset asks for: its `optimizer`, `learning_rate`,
+    `optimizer_config` and `learning_rate_warmup_steps` (see
+    `warmup_learning_rate`).
+
+    Args:
+        config: a `keras_adrec.models.presets.Preset`.
 
     Example:
 
@@ -87,12 +90,11 @@ def optimizer_for(fields):
     ```
     """
     return make_optimizer(
-        fields["optimizer"],
+        config.optimizer,
         warmup_learning_rate(
-            fields["learning_rate"],
-            fields.get("learning_rate_warmup_steps", 0),
+            config.learning_rate, config.learning_rate_warmup_steps
         ),
-        fields.get("optimizer_config"),
+        config.optimizer_config,
     )
 
 
@@ -104,12 +106,12 @@ def resolve_fields(
     epochs=None,
     scale_lr=False,
 ):
-    """A preset's fields with the caller's changes applied.
+    """A preset with the caller's changes applied.
 
     Args:
-        preset: preset name.
+        preset: a preset name or a `keras_adrec.models.presets.Preset`.
         overrides: dict of preset fields to replace.
-        interaction: interaction name or layer, replacing the preset's.
+        interaction: interaction name, replacing the preset's.
         batch_size: int, the GLOBAL batch size, replacing the preset's.
         epochs: int, replacing the preset's.
         scale_lr: bool. Take the learning rate as the rate for the
@@ -117,22 +119,24 @@ def resolve_fields(
             (`keras_adrec.training.scaled_learning_rate`).
 
     Returns:
-        dict of preset fields.
+        A `Preset`.
     """
-    fields = get_preset(preset, **(overrides or {}))
+    base = as_preset(preset)
+    changes = dict(overrides or {})
     if interaction is not None:
-        fields["interaction"] = interaction
+        changes["interaction"] = str(interaction).lower()
     if batch_size is not None:
-        fields["batch_size"] = int(batch_size)
+        changes["batch_size"] = batch_size
     if epochs is not None:
-        fields["epochs"] = int(epochs)
+        changes["epochs"] = epochs
+    config = base.replace(**changes)
     if scale_lr:
-        fields["learning_rate"] = distribution.scaled_learning_rate(
-            fields["learning_rate"],
-            fields["batch_size"],
-            get_preset(preset)["batch_size"],
+        config = config.replace(
+            learning_rate=distribution.scaled_learning_rate(
+                config.learning_rate, config.batch_size, base.batch_size
+            )
         )
-    return fields
+    return config
 
 
 # Median step milliseconds of RM1 training on CPU in graph mode and with XLA,
@@ -207,7 +211,7 @@ def fastest_jit_compile(interaction, batch_size, steps=None):
 
 def compile_model(
     model,
-    fields,
+    config,
     auc_metric=False,
     run_eagerly=False,
     jit_compile=None,
@@ -217,14 +221,14 @@ def compile_model(
 
     Args:
         model: a Keras model ending in a probability.
-        fields: preset fields (`optimizer`, `learning_rate`; with
-            `jit_compile="fastest"` also `interaction` and `batch_size`).
+        config: a `keras_adrec.models.presets.Preset` (its optimizer and,
+            with `jit_compile="fastest"`, its interaction and batch size).
         auc_metric: bool. Add Keras' streaming `AUC` metric (named `auc`)
             to the training logs.
         run_eagerly: bool. Keras' `run_eagerly` (for debugging).
         jit_compile: `None` (Keras' default: graph on CPU), `True`,
             `False`, `"auto"`, or `"fastest"`: `fastest_jit_compile` of the
-            fields' interaction and batch size and `steps` (what `adrec
+            preset's interaction and batch size and `steps` (what `adrec
             train` and `adrec compare` use). For a preset other than RM1
             (the measured one), under a distribution strategy with more
             than one replica, or with a mixed-precision dtype policy,
@@ -243,18 +247,18 @@ def compile_model(
         # default elsewhere (other presets, mixed precision, several
         # replicas): not measured.
         if (
-            fields.get("name") == CPU_STEP_TIMES_PRESET
+            config.name == CPU_STEP_TIMES_PRESET
             and tf.distribute.get_strategy().num_replicas_in_sync <= 1
             and keras.config.dtype_policy().name == "float32"
         ):
             jit_compile = fastest_jit_compile(
-                fields["interaction"], fields["batch_size"], steps
+                config.interaction, config.batch_size, steps
             )
     if run_eagerly:
         jit_compile = None
     extra = {} if jit_compile is None else {"jit_compile": jit_compile}
     model.compile(
-        optimizer=optimizer_for(fields),
+        optimizer=optimizer_for(config),
         loss="binary_crossentropy",
         metrics=metrics,
         run_eagerly=run_eagerly,
@@ -264,7 +268,7 @@ def compile_model(
 
 
 def build_ranking_model(
-    fields,
+    config,
     vocabulary_sizes,
     num_dense,
     compile=True,
@@ -272,10 +276,11 @@ def build_ranking_model(
     jit_compile=None,
     steps=None,
 ):
-    """A `RankingModel` from preset fields, built and (by default) compiled.
+    """A `RankingModel` from a preset, built and (by default) compiled.
 
     Args:
-        fields: preset fields (`keras_adrec.models.get_preset`).
+        config: a `keras_adrec.models.presets.RankingPreset`
+            (`keras_adrec.models.get_preset`).
         vocabulary_sizes: list of int, rows of each categorical table.
         num_dense: int, the number of dense features.
         compile: bool. Compile with `compile_model`. Defaults to `True`.
@@ -290,12 +295,12 @@ def build_ranking_model(
     Example:
 
     ```python
-    fields = keras_adrec.models.get_preset("rm1")
-    model = keras_adrec.training.build_ranking_model(fields, [100] * 26, 13)
+    config = keras_adrec.models.get_preset("rm1")
+    model = keras_adrec.training.build_ranking_model(config, [100] * 26, 13)
     ```
     """
     model = RankingModel.from_preset(
-        fields, vocabulary_sizes=vocabulary_sizes, num_dense=num_dense
+        config, vocabulary_sizes=vocabulary_sizes, num_dense=num_dense
     )
     model.build(
         {
@@ -306,7 +311,7 @@ def build_ranking_model(
     if compile:
         compile_model(
             model,
-            fields,
+            config,
             auc_metric=auc_metric,
             jit_compile=jit_compile,
             steps=steps,
@@ -315,14 +320,15 @@ def build_ranking_model(
 
 
 def build_sequential_model(
-    fields, vocabulary_sizes, compile=True, auc_metric=False
+    config, vocabulary_sizes, compile=True, auc_metric=False
 ):
-    """A `SequentialRankingModel` from preset fields, compiled by default."""
+    """A `SequentialRankingModel` from a `SequentialPreset`, compiled by
+    default."""
     model = SequentialRankingModel.from_preset(
-        fields, vocabulary_sizes=vocabulary_sizes
+        config, vocabulary_sizes=vocabulary_sizes
     )
     if compile:
-        compile_model(model, fields, auc_metric=auc_metric)
+        compile_model(model, config, auc_metric=auc_metric)
     return model
 
 

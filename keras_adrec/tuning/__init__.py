@@ -12,11 +12,11 @@ in the repository for runnable searches and distributed (chief/worker)
 search.
 """
 
+from keras_adrec.tuning.hyperparameters import HYPERPARAMETERS
+from keras_adrec.tuning.mask_schedule import mask_schedule_spec
+from keras_adrec.tuning.mask_schedule import resolve_mask_schedule
 from keras_adrec.tuning.ranking_hypermodel import RankingHyperModel
-from keras_adrec.tuning.search_space import HYPERPARAMETERS
 from keras_adrec.tuning.search_space import AdRecSearchSpace
-from keras_adrec.tuning.search_space import mask_schedule_spec
-from keras_adrec.tuning.search_space import resolve_mask_schedule
 from keras_adrec.tuning.sequential_hypermodel import SequentialHyperModel
 from keras_adrec.tuning.validation_auc import ValidationAUC
 

@@ -3,18 +3,20 @@
 import keras
 import keras_tuner as kt
 
-from keras_adrec.models.presets import get_preset
+from keras_adrec.models.presets import Preset
+from keras_adrec.models.presets import as_preset
 from keras_adrec.training.build import compile_model
+from keras_adrec.tuning.hyperparameters import ranges_from_config
 from keras_adrec.tuning.search_space import AdRecSearchSpace
-from keras_adrec.tuning.search_space import ranges_from_config
 from keras_adrec.tuning.validation_auc import fit_for_trial
 
 
 class BaseAdRecHyperModel(kt.HyperModel):
     """Search space, seeding, compiling and fitting of a trial.
 
-    Subclasses implement `make_model(fields)` (an unbuilt model from preset
-    fields) and list their own constructor arguments in `get_config`.
+    Subclasses implement `make_model(config)` (an unbuilt model from a
+    `keras_adrec.models.presets.Preset`) and list their own constructor
+    arguments in `get_config`.
     """
 
     def __init__(
@@ -37,10 +39,7 @@ class BaseAdRecHyperModel(kt.HyperModel):
             )
         self.preset = preset
         self.overrides = dict(overrides or {})
-        if isinstance(preset, dict):
-            fields = {**preset, **self.overrides}
-        else:
-            fields = get_preset(preset, **self.overrides)
+        fields = as_preset(preset, **self.overrides)
         self.interaction = interaction
         self.seed = int(seed)
         self.patience = int(patience)
@@ -49,17 +48,17 @@ class BaseAdRecHyperModel(kt.HyperModel):
 
     @property
     def fields(self):
-        """The preset fields with overrides, before any hyperparameter."""
-        return dict(self.search_space.fields)
+        """The preset with overrides, before any hyperparameter."""
+        return self.search_space.fields
 
     def declare_hyperparameters(self, hp):
         self.search_space.declare(hp)
 
     def trial_fields(self, hp):
-        """Preset fields of a trial: `hp`'s values applied."""
-        fields = self.search_space.declare(hp)
-        fields["interaction"] = self.interaction
-        return fields
+        """The preset of a trial: `hp`'s values applied."""
+        return self.search_space.declare(hp).replace(
+            interaction=self.interaction
+        )
 
     def make_model(self, fields):
         raise NotImplementedError
@@ -71,7 +70,7 @@ class BaseAdRecHyperModel(kt.HyperModel):
         return compile_model(model, fields, run_eagerly=self.run_eagerly)
 
     def fit(self, hp, model, x, y=None, validation_data=None, **kwargs):
-        kwargs.setdefault("batch_size", self.search_space.fields["batch_size"])
+        kwargs.setdefault("batch_size", self.search_space.fields.batch_size)
         kwargs.setdefault("patience", self.patience)
         return fit_for_trial(
             model, x, y, validation_data=validation_data, **kwargs
@@ -80,7 +79,9 @@ class BaseAdRecHyperModel(kt.HyperModel):
     def get_config(self):
         space = self.search_space.get_config()
         return {
-            "preset": self.preset,
+            "preset": self.preset.to_dict()
+            if isinstance(self.preset, Preset)
+            else self.preset,
             "interaction": self.interaction,
             "overrides": dict(self.overrides),
             "fixed": space["fixed"],

@@ -21,8 +21,8 @@ class RankingHyperModel(BaseAdRecHyperModel):
     hyperparameters.
 
     Args:
-        preset: str preset name (`"rm1"`, `"rm2"`, `"rm3"`) or a dict of
-            preset fields. Defaults to `"rm1"`.
+        preset: a preset name (`"rm1"`, `"rm2"`, `"rm3"`), a
+            `RankingPreset` or its serialized dict. Defaults to `"rm1"`.
         vocabulary_sizes: list of int, rows of each categorical table (the
             fitted `FeaturePreprocessor.vocabulary_sizes`).
         num_dense: int, number of dense features.

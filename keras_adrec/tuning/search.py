@@ -362,7 +362,9 @@ def write_summary(tuner, output, hypermodel=None, baseline=None):
             "hyperparameters": values,
         }
         if hypermodel is not None and hasattr(hypermodel, "search_space"):
-            best_record["fields"] = hypermodel.search_space.fields_for(values)
+            best_record["fields"] = hypermodel.search_space.fields_for(
+                values
+            ).to_dict()
         if baseline is not None:
             best_record["baseline"] = baseline
     paths["best"].write_text(json.dumps(best_record, indent=2))

@@ -9,182 +9,32 @@ those choices as KerasTuner hyperparameters named like the constructor
 arguments they set (`keras_adrec.layers.AdRecInteraction`'s and the
 optimizer's `learning_rate`), with the preset's values as defaults.
 
-The mask schedule is one hyperparameter, `mask_thresholds`, whose values are
-strings (KerasTuner values must be scalars):
-
-- `"geometric"`: the paper's `1e-1, 1e-2, ..., 1e-H`;
-- `"geometric:B"`: the same with base `B`: `B**-1, B**-2, ..., B**-H`;
-- `"fixed:T"`: one threshold `T` for every head (`"fixed"` is `"fixed:0.01"`);
-- `"none"`: no mask;
-- a JSON list such as `"[0.001, 0.01]"`: explicit per-head thresholds,
-  which fit only trials whose `num_heads` equals the list's length;
-- `"per_head"`: stands for the explicit lists when `num_heads` is searched
-  too: the list whose length is the trial's `num_heads`, or the paper's
-  geometric schedule for a head count without one. (KerasTuner cannot
-  condition one name on another's value reliably: its conditional values of
-  the same name overwrite each other.) With `num_heads` fixed, each
-  explicit list is a choice of its own.
+The mask schedule is one hyperparameter, `mask_thresholds`, whose values
+are strings: see `keras_adrec.tuning.mask_schedule`.
 """
 
 import json
 
 from keras_adrec.api_export import keras_adrec_export
-
-# Hyperparameter name -> kind. The names are constructor argument names.
-HYPERPARAMETERS = (
-    "num_layers",
-    "num_heads",
-    "ffn_dim",
-    "dropout",
-    "mask_thresholds",
-    "mask_rule",
-    "min_keys",
-    "mask_warmup_steps",
-    "activation",
-    "norm_first",
-    "learning_rate",
-)
-NUM_LAYERS = (1, 2, 4)
-FFN_DIMS = (64, 128, 256, 512)
-DROPOUT_RANGE = (0.01, 0.3)
-ACTIVATIONS = ("relu", "gelu")
-# Mask rules of `keras_adrec.layers.MaskedMultiHeadAttention` (issue 13's
-# study, `benchmarks/mask_rules.md`), the relative rule's floor of kept
-# keys, and threshold warm-ups in steps (the "mask schedules").
-MASK_RULES = ("paper", "straight_through", "relative")
-MIN_KEYS = (1, 2, 4)
-MASK_WARMUP_STEPS = (0, 32, 256)
-GEOMETRIC_BASES = (10.0, 5.0)
-# Table 4's single thresholds.
-FIXED_THRESHOLDS = (0.1, 0.05, 0.01, 0.005, 0.001)
-DEFAULT_FIXED_THRESHOLD = 0.01
-# The learning rate is searched (log scale) from a tenth of the preset's to
-# three times it.
-LEARNING_RATE_FACTORS = (0.1, 3.0)
-_NUMERIC = (
-    "num_layers",
-    "num_heads",
-    "ffn_dim",
-    "dropout",
-    "min_keys",
-    "mask_warmup_steps",
-    "learning_rate",
-)
-
-
-def mask_schedule_spec(value):
-    """The canonical string of a mask schedule.
-
-    Args:
-        value: `None`, `"none"`, `"geometric"`, `"geometric:B"`, `"fixed"`,
-            `"fixed:T"`, a list of floats, or a JSON list string.
-
-    Returns:
-        The canonical string (`"geometric"`, `"geometric:5"`, `"fixed:0.01"`,
-        `"none"` or a JSON list such as `"[0.001, 0.01]"`).
-
-    Raises:
-        ValueError: for anything else.
-    """
-    if value is None:
-        return "none"
-    if isinstance(value, (list, tuple)):
-        return _list_spec(value, value)
-    if not isinstance(value, str):
-        raise _mask_error(value)
-    text = value.strip()
-    lower = text.lower()
-    if lower == "none":
-        return "none"
-    if text.startswith("["):
-        try:
-            values = json.loads(text)
-        except json.JSONDecodeError:
-            raise _mask_error(value) from None
-        return _list_spec(values, value)
-    kind, _, argument = lower.partition(":")
-    if kind == "geometric":
-        base = _number(argument, value) if argument else 10.0
-        if not base > 1.0:
-            raise _mask_error(value)
-        return "geometric" if base == 10.0 else f"geometric:{base:g}"
-    if kind == "fixed":
-        threshold = (
-            _number(argument, value) if argument else DEFAULT_FIXED_THRESHOLD
-        )
-        if not 0.0 <= threshold < 1.0:
-            raise _mask_error(value)
-        return f"fixed:{threshold:g}"
-    raise _mask_error(value)
-
-
-def resolve_mask_schedule(spec, num_heads, per_head_lists=None):
-    """The `mask_thresholds` argument a schedule gives for `num_heads` heads.
-
-    Args:
-        spec: a mask schedule (see `mask_schedule_spec`), or `"per_head"`.
-        num_heads: int. Number of heads.
-        per_head_lists: dict `num_heads -> list of thresholds`, what
-            `"per_head"` resolves to; head counts without a list get the
-            geometric schedule.
-
-    Returns:
-        `"geometric"` (the layer's own name for base 10), a list of
-        `num_heads` floats, or `None` (no mask).
-
-    Raises:
-        ValueError: when an explicit list does not hold `num_heads` values.
-    """
-    if spec == "per_head":
-        thresholds = (per_head_lists or {}).get(int(num_heads))
-        return "geometric" if thresholds is None else list(thresholds)
-    spec = mask_schedule_spec(spec)
-    if spec == "none":
-        return None
-    if spec == "geometric":
-        return "geometric"
-    kind, _, argument = spec.partition(":")
-    if kind == "geometric":
-        base = float(argument)
-        return [base ** -(head + 1) for head in range(num_heads)]
-    if kind == "fixed":
-        return [float(argument)] * num_heads
-    values = json.loads(spec)
-    if len(values) != num_heads:
-        raise ValueError(
-            f"`mask_thresholds` {spec} holds {len(values)} thresholds but "
-            f"num_heads={num_heads}; an explicit list needs one per head."
-        )
-    return [float(v) for v in values]
-
-
-def _fits(spec, num_heads):
-    return not spec.startswith("[") or len(json.loads(spec)) == num_heads
-
-
-def _list_spec(values, original):
-    try:
-        floats = [float(v) for v in values]
-    except (TypeError, ValueError):
-        raise _mask_error(original) from None
-    if not floats or any(not 0.0 <= v < 1.0 for v in floats):
-        raise _mask_error(original)
-    return json.dumps(floats)
-
-
-def _number(text, original):
-    try:
-        return float(text)
-    except ValueError:
-        raise _mask_error(original) from None
-
-
-def _mask_error(value):
-    return ValueError(
-        "`mask_thresholds` must be 'geometric', 'geometric:BASE' (BASE > 1), "
-        "'fixed', 'fixed:T' (0 <= T < 1), 'none'/None or a list of "
-        f"thresholds in [0, 1). Received: mask_thresholds={value!r}"
-    )
+from keras_adrec.models.presets import as_preset
+from keras_adrec.tuning.hyperparameters import ACTIVATIONS
+from keras_adrec.tuning.hyperparameters import DROPOUT_RANGE
+from keras_adrec.tuning.hyperparameters import FFN_DIMS
+from keras_adrec.tuning.hyperparameters import HYPERPARAMETERS
+from keras_adrec.tuning.hyperparameters import LEARNING_RATE_FACTORS
+from keras_adrec.tuning.hyperparameters import MASK_RULES
+from keras_adrec.tuning.hyperparameters import MASK_WARMUP_STEPS
+from keras_adrec.tuning.hyperparameters import MIN_KEYS
+from keras_adrec.tuning.hyperparameters import NUM_LAYERS
+from keras_adrec.tuning.hyperparameters import NUMERIC
+from keras_adrec.tuning.hyperparameters import check_hyperparameter
+from keras_adrec.tuning.hyperparameters import ranges_from_config
+from keras_adrec.tuning.hyperparameters import ranges_to_config
+from keras_adrec.tuning.mask_schedule import FIXED_THRESHOLDS
+from keras_adrec.tuning.mask_schedule import GEOMETRIC_BASES
+from keras_adrec.tuning.mask_schedule import fits_heads
+from keras_adrec.tuning.mask_schedule import mask_schedule_spec
+from keras_adrec.tuning.mask_schedule import resolve_mask_schedule
 
 
 def divisors(dim):
@@ -222,8 +72,9 @@ class AdRecSearchSpace:
     default choices within it), a list gives the exact choices.
 
     Args:
-        fields: dict of preset fields (`keras_adrec.models.get_preset`),
-            the defaults.
+        fields: a `keras_adrec.models.presets.Preset`
+            (`keras_adrec.models.get_preset`) or its serialized dict: the
+            defaults.
         fixed: dict `name -> value` of hyperparameters to pin.
         ranges: dict `name -> (lo, hi)` or `name -> [choices]`.
 
@@ -236,7 +87,7 @@ class AdRecSearchSpace:
         ranges={"dropout": (0.01, 0.1), "mask_thresholds": ["geometric",
                                                            "none"]})
     hp = keras_tuner.HyperParameters()
-    space.declare(hp)  # -> dict of preset fields for this trial
+    space.declare(hp)  # -> the preset with this trial's values
     ```
 
     References:
@@ -245,7 +96,7 @@ class AdRecSearchSpace:
     """
 
     def __init__(self, fields, fixed=None, ranges=None):
-        self.fields = dict(fields)
+        self.fields = as_preset(fields)
         self.fixed = dict(fixed or {})
         self.ranges = dict(ranges or {})
         for label, given in (("fixed", self.fixed), ("ranges", self.ranges)):
@@ -262,7 +113,7 @@ class AdRecSearchSpace:
                 f"Hyperparameter(s) {', '.join(both)} are both fixed and "
                 "ranged; give each in one of `fixed` or `ranges`."
             )
-        self.embedding_dim = int(self.fields["embedding_dim"])
+        self.embedding_dim = self.fields.embedding_dim
         self._choices = {name: self._resolve(name) for name in HYPERPARAMETERS}
         self.per_head_lists = {}
         self._group_per_head_lists()
@@ -271,20 +122,19 @@ class AdRecSearchSpace:
 
     def defaults(self):
         """The preset's value of every hyperparameter, as declared."""
+        config = self.fields
         return {
-            "num_layers": int(self.fields["num_layers"]),
-            "num_heads": int(self.fields["num_heads"]),
-            "ffn_dim": int(self.fields["ffn_dim"]),
-            "dropout": float(self.fields["dropout"]),
-            "mask_thresholds": mask_schedule_spec(
-                self.fields["mask_thresholds"]
-            ),
-            "mask_rule": str(self.fields.get("mask_rule", "paper")),
-            "min_keys": int(self.fields.get("min_keys", 2)),
-            "mask_warmup_steps": int(self.fields.get("mask_warmup_steps", 0)),
-            "activation": str(self.fields["activation"]),
-            "norm_first": bool(self.fields["norm_first"]),
-            "learning_rate": float(self.fields["learning_rate"]),
+            "num_layers": config.num_layers,
+            "num_heads": config.num_heads,
+            "ffn_dim": config.ffn_dim,
+            "dropout": config.dropout,
+            "mask_thresholds": mask_schedule_spec(config.mask_thresholds),
+            "mask_rule": config.mask_rule,
+            "min_keys": config.min_keys,
+            "mask_warmup_steps": config.mask_warmup_steps,
+            "activation": config.activation,
+            "norm_first": config.norm_first,
+            "learning_rate": config.learning_rate,
         }
 
     def _default_choices(self, name, default):
@@ -339,12 +189,12 @@ class AdRecSearchSpace:
 
     def _narrow(self, name, choices, given):
         if isinstance(given, tuple):
-            if name not in _NUMERIC or len(given) != 2:
+            if name not in NUMERIC or len(given) != 2:
                 raise ValueError(
                     f"`ranges[{name!r}]` must be a list of choices"
                     + (
                         " or a (lo, hi) pair"
-                        if name in _NUMERIC
+                        if name in NUMERIC
                         else f" (it is not numeric). Received: {given!r}"
                     )
                 )
@@ -379,70 +229,7 @@ class AdRecSearchSpace:
         )
 
     def _check_value(self, name, value):
-        """Validate and normalise one value of hyperparameter `name`."""
-        if name == "mask_thresholds":
-            return mask_schedule_spec(value)
-        if name == "activation":
-            if str(value) not in ACTIVATIONS:
-                raise ValueError(
-                    "`activation` must be one of "
-                    f"{', '.join(ACTIVATIONS)}. Received: activation={value!r}"
-                )
-            return str(value)
-        if name == "mask_rule":
-            if str(value) not in MASK_RULES:
-                raise ValueError(
-                    "`mask_rule` must be one of "
-                    f"{', '.join(MASK_RULES)}. Received: mask_rule={value!r}"
-                )
-            return str(value)
-        if name == "mask_warmup_steps":
-            if isinstance(value, bool) or float(value) != int(float(value)):
-                raise ValueError(
-                    "`mask_warmup_steps` must be a non-negative integer. "
-                    f"Received: mask_warmup_steps={value!r}"
-                )
-            if int(float(value)) < 0:
-                raise ValueError(
-                    "`mask_warmup_steps` must be a non-negative integer. "
-                    f"Received: mask_warmup_steps={value!r}"
-                )
-            return int(float(value))
-        if name == "norm_first":
-            if not isinstance(value, bool):
-                raise ValueError(
-                    "`norm_first` must be a bool. "
-                    f"Received: norm_first={value!r}"
-                )
-            return value
-        if name in ("num_layers", "num_heads", "ffn_dim", "min_keys"):
-            if (
-                isinstance(value, bool)
-                or float(value) != int(float(value))
-                or int(float(value)) <= 0
-            ):
-                raise ValueError(
-                    f"`{name}` must be a positive integer. "
-                    f"Received: {name}={value!r}"
-                )
-            value = int(float(value))
-            if name == "num_heads" and self.embedding_dim % value:
-                raise ValueError(
-                    f"`num_heads` must divide embedding_dim="
-                    f"{self.embedding_dim}. Received: num_heads={value}"
-                )
-            return value
-        value = float(value)
-        if name == "dropout" and not 0.0 <= value < 1.0:
-            raise ValueError(
-                f"`dropout` must be in [0, 1). Received: dropout={value}"
-            )
-        if name == "learning_rate" and not value > 0.0:
-            raise ValueError(
-                "`learning_rate` must be positive. "
-                f"Received: learning_rate={value}"
-            )
-        return value
+        return check_hyperparameter(name, value, self.embedding_dim)
 
     def _head_values(self):
         resolved = self._choices["num_heads"]
@@ -465,7 +252,7 @@ class AdRecSearchSpace:
         if not lists:
             return
         if len(heads) == 1:
-            wrong = [m for m in lists if not _fits(m, heads[0])]
+            wrong = [m for m in lists if not fits_heads(m, heads[0])]
             if wrong:
                 raise ValueError(
                     f"`mask_thresholds` {', '.join(wrong)} do not fit "
@@ -525,13 +312,13 @@ class AdRecSearchSpace:
         return hp.Float(name, lo, hi, sampling=sampling, default=default)
 
     def declare(self, hp):
-        """Declare the hyperparameters in `hp`; return this trial's fields.
+        """Declare the hyperparameters in `hp`; return this trial's preset.
 
         Args:
             hp: `keras_tuner.HyperParameters`.
 
         Returns:
-            A copy of the preset fields with this trial's values, ready for
+            The preset with this trial's values, ready for
             `RankingModel.from_preset` (the mask schedule resolved to a
             `mask_thresholds` argument).
         """
@@ -539,7 +326,7 @@ class AdRecSearchSpace:
         return self.fields_for(values)
 
     def fields_for(self, values):
-        """Preset fields with hyperparameter `values` applied.
+        """The preset with hyperparameter `values` applied.
 
         Args:
             values: dict `name -> value` (such as a trial's
@@ -547,20 +334,16 @@ class AdRecSearchSpace:
                 values, `tuner/...` entries are ignored.
 
         Returns:
-            A new dict of preset fields.
+            A new `Preset`.
         """
         chosen = self.declared_defaults()
         chosen.update({k: v for k, v in values.items() if k in HYPERPARAMETERS})
-        fields = dict(self.fields)
-        for name in HYPERPARAMETERS:
-            if name != "mask_thresholds":
-                fields[name] = chosen[name]
-        fields["mask_thresholds"] = resolve_mask_schedule(
+        chosen["mask_thresholds"] = resolve_mask_schedule(
             chosen["mask_thresholds"],
             int(chosen["num_heads"]),
             per_head_lists=self.per_head_lists,
         )
-        return fields
+        return self.fields.replace(**chosen)
 
     def describe(self):
         """Each hyperparameter's kind, values or range, and default."""
@@ -583,7 +366,7 @@ class AdRecSearchSpace:
 
     def get_config(self):
         return {
-            "fields": dict(self.fields),
+            "fields": self.fields.to_dict(),
             "fixed": dict(self.fixed),
             "ranges": ranges_to_config(self.ranges),
         }
@@ -593,29 +376,6 @@ class AdRecSearchSpace:
         config = dict(config)
         config["ranges"] = ranges_from_config(config.get("ranges"))
         return cls(**config)
-
-
-def ranges_to_config(ranges):
-    """`ranges` as JSON: `{"min", "max"}` for a pair, `{"choices"}` else."""
-    config = {}
-    for name, given in (ranges or {}).items():
-        if isinstance(given, tuple):
-            config[name] = {"min": given[0], "max": given[1]}
-        else:
-            config[name] = {"choices": list(given)}
-    return config
-
-
-def ranges_from_config(config):
-    """Inverse of `ranges_to_config`."""
-    return {
-        name: (
-            list(given["choices"])
-            if "choices" in given
-            else (given["min"], given["max"])
-        )
-        for name, given in (config or {}).items()
-    }
 
 
 def _round(value):

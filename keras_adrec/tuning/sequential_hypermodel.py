@@ -1,6 +1,7 @@
 """KerasTuner HyperModel of the sequential Ad-Rec model (RM4-RM7)."""
 
 from keras_adrec.api_export import keras_adrec_export
+from keras_adrec.models.sequential_presets import SequentialPreset
 from keras_adrec.models.sequential_ranking_model import SequentialRankingModel
 from keras_adrec.tuning._base_hypermodel import BaseAdRecHyperModel
 
@@ -17,8 +18,8 @@ class SequentialHyperModel(BaseAdRecHyperModel):
     layer keeps its preset settings (change them with `overrides`).
 
     Args:
-        preset: str preset name (`"rm4"` to `"rm7"`) or a dict of preset
-            fields. Defaults to `"rm4"`.
+        preset: a preset name (`"rm4"` to `"rm7"`), a `SequentialPreset`
+            or its serialized dict. Defaults to `"rm4"`.
         vocabulary_sizes: list of int, rows of each categorical table of an
             event (Taobao: user, item, category).
         interaction: interaction name. Defaults to `"adrec"`.
@@ -82,7 +83,7 @@ class SequentialHyperModel(BaseAdRecHyperModel):
             name=name,
             tunable=tunable,
         )
-        if "sequence_layer" not in self.search_space.fields:
+        if not isinstance(self.search_space.fields, SequentialPreset):
             raise ValueError(
                 f"Preset {preset!r} is not a sequential preset; use rm4, "
                 "rm5, rm6 or rm7 (or `tuning.RankingHyperModel`)."

@@ -11,7 +11,9 @@ import pytest
 from keras_adrec.data import TaobaoVocabulary
 from keras_adrec.data import prepare_taobao
 from keras_adrec.export.sequential_serving import export_sequential_for_serving
+from keras_adrec.jobs.train_sequential import TrainSequentialSettings
 from keras_adrec.jobs.train_sequential import train_sequential
+from keras_adrec.models import get_preset
 
 # Runs in a fresh interpreter that cannot import keras_adrec: it loads the
 # SavedModel with plain TensorFlow and scores the raw events.
@@ -68,14 +70,15 @@ def trained(tmp_path_factory):
     _write_events(events)
     model_dir = root / "run"
     train_sequential(
-        events,
-        model_dir,
-        preset="rm4",
-        interaction="dot",
-        epochs=1,
-        batch_size=32,
-        seed=0,
-        verbose=False,
+        TrainSequentialSettings(
+            path=events,
+            output=model_dir,
+            preset=get_preset(
+                "rm4", interaction="dot", epochs=1, batch_size=32
+            ),
+            seed=0,
+            verbose=False,
+        )
     )
     return events, model_dir
 

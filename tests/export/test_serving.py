@@ -27,8 +27,10 @@ from keras_adrec.export import EXAMPLES_SIGNATURE
 from keras_adrec.export import SERVING_SIGNATURE
 from keras_adrec.export import export_for_serving
 from keras_adrec.export import next_version
+from keras_adrec.jobs.train_ranking import TrainRankingSettings
 from keras_adrec.jobs.train_ranking import train_ranking
 from keras_adrec.models import RankingModel
+from keras_adrec.models import get_preset
 from keras_adrec.training import ModelDirectory
 from tests import samples
 
@@ -61,11 +63,12 @@ def criteo(tmp_path_factory):
     train, held_out = _split_lines(source, root)
     model_dir = root / "model"
     train_ranking(
-        data=f"criteo:{train}",
-        output=str(model_dir),
-        interaction="adrec",
-        overrides=TINY,
-        verbose=False,
+        TrainRankingSettings(
+            data=f"criteo:{train}",
+            output=str(model_dir),
+            preset=get_preset("rm1", interaction="adrec", **TINY),
+            verbose=False,
+        )
     )
     raw, _ = next(iter(adrec_data.criteo_dataset(str(held_out), EVAL_ROWS)))
     raw = {

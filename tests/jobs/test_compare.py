@@ -34,7 +34,7 @@ def test_split_is_first_8000_then_2000(criteo_rows):
 @pytest.mark.parametrize("variant", BASE_VARIANTS)
 def test_each_interaction_learns_rm1_on_criteo(criteo_rows, variant):
     fields = variant_fields(variant, "rm1", {}, None)
-    assert fields["embedding_dim"] == 16 and fields["batch_size"] == 128
+    assert fields.embedding_dim == 16 and fields.batch_size == 128
     _, summary = train_variant(criteo_rows, fields, seed=0)
     assert summary["steps"] == 63  # 8,000 rows / 128, one epoch
     # Chance is 0.5; every interaction gets well clear of it in one epoch
@@ -45,18 +45,13 @@ def test_each_interaction_learns_rm1_on_criteo(criteo_rows, variant):
 def test_variants_table_maps_ablations():
     base = get_preset("rm1")
     fixed = variant_fields("adrec-fixed", "rm1", {}, None)
-    assert fixed["mask_thresholds"] == [0.01] * base["num_heads"]
+    assert fixed.mask_thresholds == (0.01,) * base.num_heads
     assert (
-        variant_fields("adrec-nomask", "rm1", {}, None)["mask_thresholds"]
-        is None
+        variant_fields("adrec-nomask", "rm1", {}, None).mask_thresholds is None
     )
-    assert (
-        variant_fields("adrec-noln", "rm1", {}, None)["use_layer_norm"] is False
-    )
-    assert (
-        variant_fields("adrec-postln", "rm1", {}, None)["norm_first"] is False
-    )
-    assert variant_fields("adrec-pos", "rm1", {}, None)["positional_embedding"]
+    assert variant_fields("adrec-noln", "rm1", {}, None).use_layer_norm is False
+    assert variant_fields("adrec-postln", "rm1", {}, None).norm_first is False
+    assert variant_fields("adrec-pos", "rm1", {}, None).positional_embedding
     assert all(VARIANTS[v][0] in BASE_VARIANTS for v in VARIANTS)
 
 

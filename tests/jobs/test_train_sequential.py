@@ -50,7 +50,7 @@ def test_rm4_adrec_learns_on_taobao(split):
         interaction="adrec",
     )
     model.compile(
-        optimizer=keras.optimizers.Adagrad(fields["learning_rate"]),
+        optimizer=keras.optimizers.Adagrad(fields.learning_rate),
         loss="binary_crossentropy",
     )
     model.fit(

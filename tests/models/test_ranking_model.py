@@ -103,20 +103,20 @@ def test_preset_fields_reach_layers():
 
 def test_presets_carry_table_1():
     rm1, rm2, rm3 = (get_preset(n) for n in ("rm1", "rm2", "rm3"))
-    assert (rm1["embedding_dim"], rm1["num_heads"], rm1["ffn_dim"]) == (
+    assert (rm1.embedding_dim, rm1.num_heads, rm1.ffn_dim) == (
         16,
         2,
         128,
     )
-    assert (rm1["learning_rate"], rm1["batch_size"]) == (0.1, 128)
-    assert (rm2["embedding_dim"], rm2["num_heads"], rm2["ffn_dim"]) == (
+    assert (rm1.learning_rate, rm1.batch_size) == (0.1, 128)
+    assert (rm2.embedding_dim, rm2.num_heads, rm2.ffn_dim) == (
         64,
         8,
         512,
     )
-    assert rm2["batch_size"] == 1024 and len(rm2["mask_thresholds"]) == 8
-    assert rm3["dataset"] == "avazu" and rm3["learning_rate"] == 0.2
-    assert all(p["dropout"] == 0.01 for p in (rm1, rm2, rm3))
+    assert rm2.batch_size == 1024 and len(rm2.mask_thresholds) == 8
+    assert rm3.dataset == "avazu" and rm3.learning_rate == 0.2
+    assert all(p.dropout == 0.01 for p in (rm1, rm2, rm3))
 
 
 def test_invalid_usage():

@@ -103,28 +103,26 @@ def test_presets_map_rm4_to_rm7_to_sequence_layers():
     expected = {"rm4": "tsl", "rm5": "mha", "rm6": "rnn", "rm7": "transformer"}
     for name, sequence_layer in expected.items():
         fields = get_preset(name)
-        assert fields["sequence_layer"] == sequence_layer
-        assert fields["history_length"] == 20
-        assert fields["embedding_dim"] == 16
-        assert fields["bottom_units"] == []  # bottom MLP 1-16
-        assert fields["top_units"] == [15, 15]
-        assert fields["final_units"] == [60]  # final MLP 60-1
-        assert fields["optimizer"] == "adagrad"
-        assert fields["learning_rate"] == 0.05
-        assert fields["batch_size"] == 128
-        assert fields["num_heads"] == 2
-        assert fields["ffn_dim"] == 128
-        assert fields["mask_thresholds"] == [0.001, 0.01]
-        assert fields["dropout"] == 0.01
+        assert fields.sequence_layer == sequence_layer
+        assert fields.history_length == 20
+        assert fields.embedding_dim == 16
+        assert fields.bottom_units == ()  # bottom MLP 1-16
+        assert fields.top_units == (15, 15)
+        assert fields.final_units == (60,)  # final MLP 60-1
+        assert fields.optimizer == "adagrad"
+        assert fields.learning_rate == 0.05
+        assert fields.batch_size == 128
+        assert fields.num_heads == 2
+        assert fields.ffn_dim == 128
+        assert fields.mask_thresholds == (0.001, 0.01)
+        assert fields.dropout == 0.01
 
 
 @pytest.mark.parametrize("preset", ["rm4", "rm5", "rm6", "rm7"])
 def test_preset_output_shape_and_range(preset):
     features = _points()
     model = _model(preset, interaction="adrec")
-    assert (
-        model.name == f"{preset}_adrec_{get_preset(preset)['sequence_layer']}"
-    )
+    assert model.name == f"{preset}_adrec_{get_preset(preset).sequence_layer}"
     probabilities = keras.ops.convert_to_numpy(model(features))
     assert probabilities.shape == (4, 1)
     assert probabilities.dtype == np.float32
@@ -226,7 +224,7 @@ def test_sequence_layer_table():
         assert type(build_sequence_layer(name.upper(), fields)) is layer_class
     layer = RecurrentContext(cell="gru")
     assert build_sequence_layer(layer) is layer
-    built = build_sequence_layer("rnn", dict(fields, rnn_cell="gru"))
+    built = build_sequence_layer("rnn", fields.replace(rnn_cell="gru"))
     assert built.cell == "gru"
     with pytest.raises(ValueError, match="Unknown sequence layer 'cnn'"):
         build_sequence_layer("cnn", fields)
@@ -369,10 +367,10 @@ def test_sequential_optimizer_is_torch_adagrad():
     )
     # torch.optim.Adagrad's first step: lr * g / (sqrt(g^2) + 1e-10), i.e.
     # about lr * sign(g) whatever the gradient's scale (TBSM's optimizer).
-    lr = fields["learning_rate"]
+    lr = fields.learning_rate
     expected = -lr * gradient / (np.sqrt(gradient**2) + 1e-10)
     np.testing.assert_allclose(variable.numpy(), expected, rtol=6e-3)
     # Keras's default accumulator (0.1) would move the first one by ~1.6e-5.
     assert abs(variable.numpy()[0]) > 1e3 * lr * 1e-4 / np.sqrt(0.1)
     with pytest.raises(ValueError, match="optimizer"):
-        optimizer_for(dict(fields, optimizer_config={"no_such_argument": 1}))
+        optimizer_for(fields.replace(optimizer_config={"no_such_argument": 1}))

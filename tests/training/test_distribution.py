@@ -44,16 +44,18 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration()] * 2
 )
+from keras_adrec.jobs.train_ranking import TrainRankingSettings
 from keras_adrec.jobs.train_ranking import train_ranking
+from keras_adrec.models import get_preset
 
 results = {}
 for strategy in ("default", "mirrored"):
-    results[strategy] = train_ranking(
-        "criteo:" + DATA, OUT + "/" + strategy, strategy=strategy,
-        overrides=TINY, verbose=False,
+    results[strategy] = train_ranking(TrainRankingSettings(
+        data="criteo:" + DATA, output=OUT + "/" + strategy,
+        strategy=strategy, preset=get_preset("rm1", **TINY), verbose=False,
         checkpoint_dir=OUT + "/ckpt" if strategy == "mirrored" else None,
         checkpoint_every=20,
-    )
+    ))
 print(json.dumps(results))
 """
 
@@ -175,15 +177,15 @@ def test_multiworker_matches_single_device(
 def test_scale_lr_is_linear_in_global_batch():
     # RM1: learning rate 0.1 for its batch of 128.
     fields = resolve_fields("rm1", batch_size=4 * BATCH, scale_lr=True)
-    assert fields["learning_rate"] == pytest.approx(0.4)
-    assert fields["batch_size"] == 4 * BATCH
+    assert fields.learning_rate == pytest.approx(0.4)
+    assert fields.batch_size == 4 * BATCH
     kept = resolve_fields("rm1", batch_size=4 * BATCH)
-    assert kept["learning_rate"] == 0.1
+    assert kept.learning_rate == 0.1
     # An overridden rate counts as the rate for the preset's batch.
     fields = resolve_fields(
         "rm1", {"learning_rate": 0.05}, batch_size=64, scale_lr=True
     )
-    assert fields["learning_rate"] == pytest.approx(0.025)
+    assert fields.learning_rate == pytest.approx(0.025)
 
 
 def _logistic_model(seed):

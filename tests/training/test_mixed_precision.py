@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 
 from keras_adrec import data as adrec_data
+from keras_adrec.jobs.train_ranking import TrainRankingSettings
 from keras_adrec.jobs.train_ranking import train_ranking
 from keras_adrec.models import RankingModel
+from keras_adrec.models import get_preset
 from keras_adrec.training import ModelDirectory
 
 TINY = {"bottom_units": [32], "top_units": [32]}
@@ -39,13 +41,15 @@ def test_mixed_precision_training_stays_finite(
         head.write_text("".join(next(source) for _ in range(1000)))
     out = tmp_path / "run"
     summary = train_ranking(
-        f"criteo:{head}",
-        out,
-        overrides=TINY,
-        verbose=False,
-        val_fraction=0.5,
-        eval_every=2,
-        mixed_precision=choice,
+        TrainRankingSettings(
+            data=f"criteo:{head}",
+            output=out,
+            preset=get_preset("rm1", **TINY),
+            verbose=False,
+            val_fraction=0.5,
+            eval_every=2,
+            mixed_precision=choice,
+        )
     )
     assert keras.config.dtype_policy().name == before == "float32"
     assert summary["mixed_precision"] == choice and summary["steps"] == 4
@@ -85,7 +89,9 @@ def test_mixed_precision_training_stays_finite(
 
 
 def test_unknown_mixed_precision_is_refused(tmp_path, criteo_file):
-    with pytest.raises(ValueError, match="Unknown mixed precision"):
-        train_ranking(
-            f"criteo:{criteo_file}", tmp_path, mixed_precision="float8"
+    with pytest.raises(ValueError, match="`mixed_precision` must be one of"):
+        TrainRankingSettings(
+            data=f"criteo:{criteo_file}",
+            output=tmp_path,
+            mixed_precision="float8",
         )

@@ -58,17 +58,18 @@ def test_every_hyperparameter_defaults_to_the_preset(preset):
     assert set(hp.values) == set(HYPERPARAMETERS)
     # Untouched hyperparameters give back the preset exactly.
     for name in HYPERPARAMETERS:
-        assert trial_fields[name] == fields[name], name
-    expected_masks = fields["mask_thresholds"]
-    if isinstance(expected_masks, list):
+        assert getattr(trial_fields, name) == getattr(fields, name), name
+    expected_masks = fields.mask_thresholds
+    if isinstance(expected_masks, tuple):
         # RM2/RM3's explicit list fits their head count only: with
         # num_heads searched it is offered as "per_head".
         assert hp.values["mask_thresholds"] == "per_head"
     else:
         assert hp.values["mask_thresholds"] == expected_masks
     for name in set(HYPERPARAMETERS) - {"mask_thresholds"}:
-        assert hp.values[name] == fields[name], name
-        assert all(p.default == fields[name] for p in _hp(hp, name)), name
+        assert hp.values[name] == getattr(fields, name), name
+        default = getattr(fields, name)
+        assert all(p.default == default for p in _hp(hp, name)), name
 
 
 def test_rm1_space_is_the_papers_study():
@@ -118,8 +119,8 @@ def test_fixed_and_narrowed():
     hp, fields = _declared(space)
     (heads,) = _hp(hp, "num_heads")
     assert isinstance(heads, kt.engine.hyperparameters.Fixed)
-    assert fields["num_heads"] == 4 and fields["activation"] == "gelu"
-    assert fields["norm_first"] is False
+    assert fields.num_heads == 4 and fields.activation == "gelu"
+    assert fields.norm_first is False
     (dropout,) = _hp(hp, "dropout")
     assert (dropout.min_value, dropout.max_value) == (0.01, 0.1)
     assert _hp(hp, "num_layers")[0].values == [1, 2]
@@ -139,13 +140,13 @@ def test_fixed_and_narrowed():
         for p in hp.space:
             values[p.name] = p.random_sample(seed)
         fields = space.fields_for(values)
-        assert fields["num_heads"] == 4
-        assert 0.01 <= fields["dropout"] <= 0.1
-        assert fields["num_layers"] in (1, 2)
-        assert fields["mask_thresholds"] in (
+        assert fields.num_heads == 4
+        assert 0.01 <= fields.dropout <= 0.1
+        assert fields.num_layers in (1, 2)
+        assert fields.mask_thresholds in (
             "geometric",
             None,
-            [0.2, 0.1, 0.05, 0.01],
+            (0.2, 0.1, 0.05, 0.01),
         )
 
 
@@ -154,7 +155,7 @@ def test_a_range_of_one_value_is_fixed():
         AdRecSearchSpace(get_preset("rm1"), ranges={"dropout": (0.05, 0.05)})
     )
     assert isinstance(_hp(hp, "dropout")[0], kt.engine.hyperparameters.Fixed)
-    assert fields["dropout"] == 0.05
+    assert fields.dropout == 0.05
 
 
 def test_overrides_move_defaults():
@@ -162,7 +163,7 @@ def test_overrides_move_defaults():
     hp, trial = _declared(AdRecSearchSpace(fields))
     assert hp.values["num_heads"] == 4 and hp.values["dropout"] == 0.1
     assert _hp(hp, "num_heads")[0].values == [1, 2, 4, 8, 16]
-    assert trial["embedding_dim"] == 32
+    assert trial.embedding_dim == 32
 
 
 @pytest.mark.parametrize(
@@ -235,13 +236,13 @@ def test_explicit_lists_follow_num_heads():
     (masks,) = _hp(hp, "mask_thresholds")
     assert "per_head" in masks.values and masks.default == "per_head"
     assert not any(v.startswith("[") for v in masks.values)
-    assert fields["mask_thresholds"] == [0.001, 0.01]
-    for heads, expected in ((2, [0.001, 0.01]), (4, "geometric")):
+    assert fields.mask_thresholds == (0.001, 0.01)
+    for heads, expected in ((2, (0.001, 0.01)), (4, "geometric")):
         hp = kt.HyperParameters()
         hp.values["num_heads"] = heads
         fields = space.declare(hp)
-        assert fields["num_heads"] == heads
-        assert fields["mask_thresholds"] == expected
+        assert fields.num_heads == heads
+        assert fields.mask_thresholds == expected
     # User lists of several lengths: one per head count.
     space = AdRecSearchSpace(
         get_preset("rm1"),
@@ -255,10 +256,10 @@ def test_explicit_lists_follow_num_heads():
         "per_head",
     ]
     assert (
-        space.fields_for({"num_heads": 4, "mask_thresholds": "per_head"})[
-            "mask_thresholds"
-        ]
-        == [0.1] * 4
+        space.fields_for(
+            {"num_heads": 4, "mask_thresholds": "per_head"}
+        ).mask_thresholds
+        == (0.1,) * 4
     )
     # With num_heads fixed, each list is a choice of its own.
     space = AdRecSearchSpace(
@@ -270,9 +271,9 @@ def test_explicit_lists_follow_num_heads():
         "[0.1, 0.2]",
         "[0.001, 0.01]",
     ]
-    assert space.fields_for({"mask_thresholds": "[0.1, 0.2]"})[
-        "mask_thresholds"
-    ] == [0.1, 0.2]
+    assert space.fields_for(
+        {"mask_thresholds": "[0.1, 0.2]"}
+    ).mask_thresholds == (0.1, 0.2)
 
 
 def test_per_head_lists_need_distinct_searched_lengths():
@@ -294,8 +295,8 @@ def test_declaring_twice_keeps_the_values():
     space.declare(hp)
     hp.values.update({"num_heads": 8, "mask_thresholds": "fixed:0.1"})
     fields = space.declare(hp)
-    assert fields["num_heads"] == 8
-    assert fields["mask_thresholds"] == [0.1] * 8
+    assert fields.num_heads == 8
+    assert fields.mask_thresholds == (0.1,) * 8
 
 
 def test_config_round_trip():
@@ -366,8 +367,8 @@ def test_mask_rules_and_schedules_are_searched():
         fixed={"mask_rule": "relative", "mask_warmup_steps": 100},
     )
     trial = space.fields_for({})
-    assert trial["mask_rule"] == "relative"
-    assert trial["mask_warmup_steps"] == 100
+    assert trial.mask_rule == "relative"
+    assert trial.mask_warmup_steps == 100
     with pytest.raises(ValueError, match="mask_rule"):
         AdRecSearchSpace(get_preset("rm1"), fixed={"mask_rule": "soft"})
     with pytest.raises(ValueError, match="mask_warmup_steps"):

@@ -32,8 +32,8 @@ def test_defaults_are_the_preset(preset):
     expected = get_preset(preset)
     assert set(hp.values) == set(HYPERPARAMETERS)
     for name in HYPERPARAMETERS:
-        assert fields[name] == expected[name], name
-    assert fields["sequence_layer"] == expected["sequence_layer"]
+        assert getattr(fields, name) == getattr(expected, name), name
+    assert fields.sequence_layer == expected.sequence_layer
 
 
 def test_default_build_matches_the_preset_model():

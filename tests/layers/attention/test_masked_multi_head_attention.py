@@ -930,14 +930,14 @@ def test_default_rule_and_preset_warmup():
     # (benchmarks/mask_rules.md); the sequential ones keep the layer's.
     for name in ["rm1", "rm2", "rm3"]:
         fields = get_preset(name)
-        assert fields["mask_rule"] == "relative", name
-        assert (fields["min_keys"], fields["mask_warmup_steps"]) == (2, 0)
+        assert fields.mask_rule == "relative", name
+        assert (fields.min_keys, fields.mask_warmup_steps) == (2, 0)
     for name in sorted(SEQUENCE_LAYER_BY_PRESET):
         fields = get_preset(name)
-        assert fields["mask_rule"] == "paper", name
-        assert fields["mask_warmup_steps"] == 0, name
+        assert fields.mask_rule == "paper", name
+        assert fields.mask_warmup_steps == 0, name
     # The paper's rule is one argument away.
-    assert get_preset("rm1", mask_rule="paper")["mask_rule"] == "paper"
+    assert get_preset("rm1", mask_rule="paper").mask_rule == "paper"
 
 
 # ----------------------------------------------------------------------
