@@ -5,8 +5,8 @@ Each check runs in a fresh interpreter, started without `KERAS_BACKEND`
 and `TF_CPP_MIN_LOG_LEVEL` (which the suite's conftest sets) and with its
 own `keras.json`, so that an import which set either variable, chose the
 backend, redirected stderr, retuned the allocator or TensorFlow would show.
-The same module checks that the `adrec` command, and only it, makes its
-process settings (`keras_adrec._command_process`).
+That the `adrec` command, and only it, switches its own process to
+TensorFlow and quiets TensorFlow's logs is checked in tests/cli/test_main.py.
 """
 
 import importlib.util
@@ -17,8 +17,6 @@ import sys
 import textwrap
 
 import pytest
-
-from keras_adrec import _command_process
 
 # What the child prints as JSON on its last stdout line: the process-wide
 # state a library could change.
@@ -132,7 +130,7 @@ def test_import_changes_nothing_global(tmp_path):
         before = snapshot()
         import keras_adrec
 
-        for name in keras_adrec._LAZY:
+        for name in ("data", "training", "export", "tuning", "jobs", "cli"):
             importlib.import_module(f"keras_adrec.{name}")
         print(json.dumps([before, snapshot()]))
         """,
@@ -169,22 +167,3 @@ def test_import_keeps_the_users_backend(tmp_path):
     assert keras_backend == ours_backend == "jax"
     assert "KERAS_BACKEND" not in ours_environ
     assert ours_environ == keras_environ
-
-
-@pytest.mark.parametrize(
-    "argv, orig_argv, expected",
-    [
-        (["/usr/bin/adrec", "train"], ["python", "/usr/bin/adrec"], True),
-        (["adrec.exe"], ["python"], True),
-        (["adrec-script.py"], ["python"], True),
-        (["-m", "train"], ["python", "-m", "keras_adrec.cli", "train"], True),
-        (["-m"], ["python", "-X", "dev", "-m", "keras_adrec.cli"], True),
-        (["-m"], ["python", "-mkeras_adrec.cli"], True),
-        (["-m"], ["python", "-m", "pytest", "keras_adrec.cli"], False),
-        (["/home/me/train.py"], ["python", "/home/me/train.py"], False),
-        (["-c"], ["python", "-c", "import keras_adrec"], False),
-        ([], [], False),
-    ],
-)
-def test_running_command(argv, orig_argv, expected):
-    assert _command_process.running_command(argv, orig_argv) is expected

@@ -121,9 +121,9 @@ def main(argv=None):
         check_backend()
         with raise_data_format_errors():
             COMMANDS[args.command].run(args)
-    except SystemExit as exit:
+    except SystemExit as stop:
         # `--help` and `--version` print and exit through argparse.
-        return 0 if exit.code is None else exit.code
+        return 0 if stop.code is None else stop.code
     except KeyboardInterrupt:
         if debug:
             traceback.print_exc()
