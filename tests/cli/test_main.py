@@ -353,11 +353,28 @@ def _fail_in_train(monkeypatch, error):
     monkeypatch.setattr(train, "run", run)
 
 
-def test_unexpected_error_is_one_line(tmp_path, monkeypatch, capsys):
-    _fail_in_train(monkeypatch, RuntimeError("boom\nsecond line"))
+@pytest.mark.parametrize(
+    "error, what",
+    [
+        (RuntimeError("boom\nsecond line"), "RuntimeError: boom"),
+        # A failure inside a traced tf.function: the last line says what.
+        (
+            TypeError("in user code:\n\n    File x.py\n\n    bad dtype\n"),
+            "TypeError: bad dtype",
+        ),
+        (
+            OSError(30, "Read-only file system", "run"),
+            "OSError: [Errno 30] Read-only file system: 'run'",
+        ),
+    ],
+)
+def test_unexpected_error_is_one_line(
+    error, what, tmp_path, monkeypatch, capsys
+):
+    _fail_in_train(monkeypatch, error)
     assert main(_train_args("criteo:x", tmp_path)) == 1
     assert _one_line_error(capsys) == (
-        "adrec: error: RuntimeError: boom (run with --debug for the traceback)"
+        f"adrec: error: {what} (run with --debug for the traceback)"
     )
 
 
