@@ -5,21 +5,21 @@ DLRM's dot-product feature interaction with a masked transformer.
 
 `import keras_adrec` registers every layer and model for Keras
 serialization, so `keras.saving.load_model` reads a `.keras` file that
-`adrec train` wrote with nothing else imported. Packages, bottom to top:
-`layers` -> `models` -> `data` -> `training` -> `export`, `tuning` ->
-`jobs` -> `cli`.
+`adrec train` wrote with nothing else imported. It changes nothing
+global: Keras runs on the backend that `KERAS_BACKEND` or `keras.json`
+chooses, and the environment, file descriptors and TensorFlow's settings
+stay as they were. Packages, bottom to top: `layers` -> `models` -> `data`
+-> `training` -> `export`, `tuning` -> `jobs` -> `cli`.
 """
 
-import os
+from keras_adrec import _command_process
+from keras_adrec.version import __version__
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-from keras_adrec import _native_logs  # noqa: E402
-from keras_adrec.version import __version__  # noqa: E402
-
-with _native_logs.quiet_for_command():
-    from keras_adrec import layers  # noqa: E402
-    from keras_adrec import models  # noqa: E402
+# Only in the `adrec` command's own process: Keras loads on TensorFlow with
+# its C++ logs quiet (see `_command_process`). Elsewhere a plain import.
+with _command_process.prepared():
+    from keras_adrec import layers
+    from keras_adrec import models
 
 # The application packages load on first use.
 _LAZY = ("data", "training", "export", "tuning", "jobs", "cli")

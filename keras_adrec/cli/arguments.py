@@ -11,6 +11,7 @@ from keras_adrec import data as adrec_data
 from keras_adrec.models import get_preset
 from keras_adrec.training.build import build_ranking_model
 from keras_adrec.training.build import build_sequential_model
+from keras_adrec.training.distribution import check_tf_config
 from keras_adrec.training.model_directory import RunExistsError
 from keras_adrec.training.model_directory import check_output
 
@@ -149,6 +150,29 @@ def check_data(spec, task=None, flag="--data"):
         return adrec_data.parse_data_spec(spec, task=task)
     except (ValueError, FileNotFoundError) as error:
         raise UsageError(f"{flag}: {error}") from None
+
+
+def check_val_data(spec, kind, task=None):
+    """The paths of a `--val-data` spec of the same kind as `--data`'s
+    `kind`, or `UsageError`."""
+    val_kind, paths = check_data(spec, task=task, flag="--val-data")
+    if val_kind != kind:
+        raise UsageError(
+            f"--val-data is {val_kind} data but --data is {kind}: give "
+            "validation data of the same kind"
+        )
+    return paths
+
+
+def check_strategy(strategy):
+    """`UsageError` for `--strategy multiworker` without a usable
+    `TF_CONFIG` environment variable."""
+    if strategy != "multiworker":
+        return
+    try:
+        check_tf_config()
+    except ValueError as error:
+        raise UsageError(f"--strategy multiworker: {error}") from None
 
 
 def check_model_fields(fields, schema=None):

@@ -11,6 +11,8 @@ from keras_adrec.cli.arguments import check_data
 from keras_adrec.cli.arguments import check_model_fields
 from keras_adrec.cli.arguments import check_output_dir
 from keras_adrec.cli.arguments import check_preset
+from keras_adrec.cli.arguments import check_strategy
+from keras_adrec.cli.arguments import check_val_data
 from keras_adrec.cli.arguments import fraction
 from keras_adrec.cli.arguments import integer
 from keras_adrec.cli.arguments import make_settings
@@ -113,7 +115,8 @@ def check(args):
     kind, inputs = check_data(args.data)
     task = adrec_data.data_kind(kind).task
     if args.val_data:
-        inputs += check_data(args.val_data, flag="--val-data")[1]
+        inputs += check_val_data(args.val_data, kind)
+    check_strategy(args.strategy)
     preset = args.preset or DEFAULT_PRESETS[task]
     overrides = parse_set(args.set)
     fields = check_preset(preset, overrides)

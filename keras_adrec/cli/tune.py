@@ -27,6 +27,7 @@ import json
 from keras_adrec.cli.arguments import UsageError
 from keras_adrec.cli.arguments import check_data
 from keras_adrec.cli.arguments import check_preset
+from keras_adrec.cli.arguments import check_val_data
 from keras_adrec.cli.arguments import fraction
 from keras_adrec.cli.arguments import make_settings
 from keras_adrec.cli.arguments import non_negative_int
@@ -191,9 +192,9 @@ def check(args):
         AdRecSearchSpace(fields, fixed=fixed, ranges=ranges)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    check_data(args.data, task="ranking")
+    kind, _ = check_data(args.data, task="ranking")
     if args.val_data:
-        check_data(args.val_data, task="ranking", flag="--val-data")
+        check_val_data(args.val_data, kind, task="ranking")
     if args.tuner == "bayesian" and not _bayesian_available():
         raise UsageError(
             "--tuner bayesian needs scikit-learn and scipy: pip install "

@@ -112,11 +112,12 @@ def make_strategy(name="default"):
         return tf.distribute.get_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy(devices=local_devices())
-    _check_tf_config()
+    check_tf_config()
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
-def _check_tf_config():
+def check_tf_config():
+    """`ValueError` unless `TF_CONFIG` describes a multiworker cluster."""
     raw = os.environ.get("TF_CONFIG")
     if not raw:
         raise ValueError(

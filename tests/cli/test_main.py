@@ -1,12 +1,15 @@
 """End-to-end tests of the `adrec` command (train, evaluate, compare).
 
-Commands run in-process through `main([...])`; the console entry point
-itself runs in a subprocess once (`test_console_script_evaluates`), as do
-the checks that need a fresh interpreter (no keras-tuner, loading a saved
-model after `import keras_adrec` alone).
+Commands run in-process through `main([...])`; each entry point runs in a
+subprocess once, with a user's environment (no TF_CPP_MIN_LOG_LEVEL, any
+KERAS_BACKEND): the console script for a train and an evaluate, `python -m
+keras_adrec.cli` for a data error. So do the checks that need a fresh
+interpreter (no keras-tuner, loading a saved model after `import
+keras_adrec` alone).
 """
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -18,6 +21,18 @@ from tests import samples
 from tests.test_case import run_python
 
 TINY = ["--set", "bottom_units=[32]", "--set", "top_units=[32]"]
+
+
+def _user_env(**changes):
+    """A user's environment: without the suite's `TF_CPP_MIN_LOG_LEVEL`
+    and `KERAS_BACKEND` (tests/conftest.py), with `changes`."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND")
+    }
+    env.update(changes)
+    return env
 
 
 def _one_line_error(capsys):
@@ -87,6 +102,7 @@ def test_console_script_evaluates(trained, criteo_file):
         ],
         capture_output=True,
         text=True,
+        env=_user_env(),
         timeout=600,
     )
     assert result.returncode == 0, result.stderr
@@ -268,3 +284,180 @@ def test_train_chooses_graph_or_xla_for_the_run_length(
     assert status == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert asked == [("dot", 1000, metrics["steps"])]
+
+
+def _train_args(data, tmp_path, *more):
+    return [
+        "train",
+        "--data",
+        data,
+        "--output",
+        str(tmp_path / "out"),
+        "--quiet",
+        *more,
+    ]
+
+
+def test_version(capsys):
+    import keras_adrec
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"adrec {keras_adrec.__version__}\n"
+
+
+def test_help_returns_the_status(capsys):
+    assert main(["--help"]) == 0
+    assert "--debug" in capsys.readouterr().out
+
+
+def test_val_data_of_another_kind_exits_2(criteo_file, tmp_path, capsys):
+    args = _train_args(
+        f"criteo:{criteo_file}", tmp_path, "--val-data", f"avazu:{__file__}"
+    )
+    assert main(args) == 2
+    line = _one_line_error(capsys)
+    assert "--val-data is avazu data but --data is criteo" in line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "tf_config, message",
+    [
+        (None, "needs the TF_CONFIG environment variable"),
+        ("{not json", "TF_CONFIG must be JSON"),
+    ],
+)
+def test_multiworker_without_tf_config_exits_2(
+    tf_config, message, criteo_file, tmp_path, monkeypatch, capsys
+):
+    if tf_config is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", tf_config)
+    args = _train_args(
+        f"criteo:{criteo_file}", tmp_path, "--strategy", "multiworker"
+    )
+    assert main(args) == 2
+    line = _one_line_error(capsys)
+    assert line.startswith("adrec: error: --strategy multiworker: ")
+    assert message in line
+    assert not (tmp_path / "out").exists()
+
+
+def _fail_in_train(monkeypatch, error):
+    from keras_adrec.cli import train
+
+    def run(args):
+        raise error
+
+    monkeypatch.setattr(train, "run", run)
+
+
+@pytest.mark.parametrize(
+    "error, what",
+    [
+        (RuntimeError("boom\nsecond line"), "RuntimeError: boom"),
+        # A failure inside a traced tf.function: the last line says what.
+        (
+            TypeError("in user code:\n\n    File x.py\n\n    bad dtype\n"),
+            "TypeError: bad dtype",
+        ),
+        (
+            OSError(30, "Read-only file system", "run"),
+            "OSError: [Errno 30] Read-only file system: 'run'",
+        ),
+    ],
+)
+def test_unexpected_error_is_one_line(
+    error, what, tmp_path, monkeypatch, capsys
+):
+    _fail_in_train(monkeypatch, error)
+    assert main(_train_args("criteo:x", tmp_path)) == 1
+    assert _one_line_error(capsys) == (
+        f"adrec: error: {what} (run with --debug for the traceback)"
+    )
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_prints_the_traceback(where, tmp_path, monkeypatch, capsys):
+    _fail_in_train(monkeypatch, RuntimeError("boom"))
+    args = _train_args("criteo:x", tmp_path)
+    args = ["--debug", *args] if where == "before" else [*args, "--debug"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err
+    assert "raise error" in err
+    assert err.strip().splitlines()[-1] == "adrec: error: RuntimeError: boom"
+
+
+def test_interrupt_is_one_line(tmp_path, monkeypatch, capsys):
+    _fail_in_train(monkeypatch, KeyboardInterrupt())
+    assert main(_train_args("criteo:x", tmp_path)) == 130
+    assert _one_line_error(capsys) == "adrec: interrupted"
+
+
+def test_in_process_main_on_another_backend_exits_2(
+    criteo_file, tmp_path, monkeypatch, capsys
+):
+    import keras
+
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    assert main(_train_args(f"criteo:{criteo_file}", tmp_path)) == 2
+    line = _one_line_error(capsys)
+    assert "adrec runs on TensorFlow" in line and "jax" in line
+    assert "KERAS_BACKEND=tensorflow" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_console_script_trains_on_tensorflow_quietly(criteo_file, tmp_path):
+    """The installed `adrec` under a user's `KERAS_BACKEND=jax` and no
+    `TF_CPP_MIN_LOG_LEVEL`, on a machine without a GPU: it switches itself
+    to TensorFlow, and none of TensorFlow's native CUDA or rendezvous
+    notices reach stderr."""
+    adrec = shutil.which("adrec") or pytest.skip("`adrec` is not on PATH")
+    result = subprocess.run(
+        [
+            adrec,
+            *_train_args(f"criteo:{criteo_file}", tmp_path),
+            "--interaction",
+            "dot",
+            "--batch-size",
+            "1000",
+            *TINY,
+        ],
+        capture_output=True,
+        text=True,
+        env=_user_env(KERAS_BACKEND="jax"),
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "model.keras").is_file()
+    noise = result.stderr.lower()
+    for text in ("cuda", "cuinit", "rendezvous", "traceback", "absl"):
+        assert text not in noise, result.stderr
+
+
+def test_python_m_data_error_is_exactly_one_line(tmp_path):
+    """`python -m keras_adrec.cli` with malformed data and a user's
+    environment: stderr is the reader's one line, without TensorFlow's
+    "Local rendezvous is aborting" block before it."""
+    bad = tmp_path / "bad.txt"
+    good = "0\t" + "\t".join(["1"] * 13) + "\t" + "\t".join(["0a0b0c0d"] * 26)
+    bad.write_text("\n".join([good] * 30 + ["2" + good[1:]] + [good] * 30))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "keras_adrec.cli",
+            *_train_args(f"criteo:{bad}", tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=_user_env(),
+        timeout=600,
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines() == [
+        "adrec: data error: "
+        f"{bad}, line 31, column label: expected 0 or 1, found `2`"
+    ]
