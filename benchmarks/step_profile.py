@@ -43,6 +43,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from keras_adrec.utils import tune_malloc_for_training  # noqa: E402
+
 # (part, substrings of the op name; the first part that matches wins).
 BLOCK_PARTS = (
     (
@@ -184,6 +186,7 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--steps", type=int, default=20)
     args = p.parse_args(argv)
+    tune_malloc_for_training()  # see keras_adrec.utils.allocator
     fields = get_preset("rm1")
     features, labels, vocabulary_sizes, _ = (
         training_throughput.synthetic_inputs(args.batch_size * 8)

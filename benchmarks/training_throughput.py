@@ -81,6 +81,7 @@ from keras_adrec.data import SyntheticCriteo  # noqa: E402
 from keras_adrec.models import RankingModel  # noqa: E402
 from keras_adrec.models import get_preset  # noqa: E402
 from keras_adrec.training import make_optimizer  # noqa: E402
+from keras_adrec.utils import tune_malloc_for_training  # noqa: E402
 
 REPORT_NAME = "training_throughput"
 LIBRARY = ("dot", "fm", "autoint", "dcnv2", "adrec")
@@ -809,6 +810,7 @@ def goals(records, ratio_rows):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    tune_malloc_for_training()  # see keras_adrec.utils.allocator
     command = _report.command_line(REPORT_NAME, argv)
     load_at_start = _report.load_average()
     start = time.perf_counter()

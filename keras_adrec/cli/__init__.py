@@ -23,6 +23,7 @@ from keras_adrec.data import raise_data_format_errors
 from keras_adrec.training.model_directory import ModelDirectoryError
 from keras_adrec.training.model_directory import OutputInUseError
 from keras_adrec.training.model_directory import RunExistsError
+from keras_adrec.utils import tune_malloc_for_training
 
 # Sub-command name -> its module.
 COMMANDS = {
@@ -50,6 +51,9 @@ def main(argv=None):
     """Entry point of the `adrec` command; returns the exit status."""
     try:
         args = build_parser().parse_args(argv)
+        # The command's one process-wide setting, made here and nowhere
+        # else: glibc keeps freed memory (see keras_adrec.utils.allocator).
+        tune_malloc_for_training()
         try:
             with raise_data_format_errors():
                 COMMANDS[args.command].run(args)

@@ -40,7 +40,6 @@ import tensorflow as tf
 from keras_adrec.api_export import keras_adrec_export
 from keras_adrec.data.schema import CRITEO_SCHEMA
 from keras_adrec.data.zipf_sampler import ZipfSampler
-from keras_adrec.utils.allocator import restore_malloc_thresholds
 
 # Per-column counts of distinct values of Criteo Kaggle train.txt (C1..C26),
 # as printed by DLRM's preprocessing (facebookresearch/dlrm, `ln_emb`).
@@ -363,8 +362,6 @@ class SyntheticCriteo:
         days = self._days(days)
 
         def chunks():
-            # TensorFlow has just patched the allocator for this generator.
-            restore_malloc_thresholds()
             for chunk in self.iter_chunks(days, start=start, stop=stop):
                 yield (
                     {
