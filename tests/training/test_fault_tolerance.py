@@ -329,6 +329,11 @@ def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(
     # it, so the last good one is older still.
     assert state["step"] <= stopped - 2
     assert f"(step {state['step']})" in message
+    # The withdrawn checkpoint's index names files relative to its folder,
+    # as tf.train.CheckpointManager writes them.
+    index = (tmp_path / "ckpt" / "checkpoint").read_text()
+    assert f'model_checkpoint_path: "{os.path.basename(prefix)}"' in index
+    assert str(tmp_path) not in index
     for name, value in _stored_arrays(prefix).items():
         assert np.all(np.isfinite(value)), name
 
