@@ -23,8 +23,10 @@ from typing import Callable
 import tensorflow as tf
 
 from keras_adrec.data import splits as splits_lib
+from keras_adrec.data._files import UTF8_BOM
 from keras_adrec.data._files import compression_type
 from keras_adrec.data._files import count_lines
+from keras_adrec.data._files import has_utf8_bom
 from keras_adrec.data._files import is_gzip
 from keras_adrec.data._files import read_first_lines
 from keras_adrec.data._files import resolve_files
@@ -149,6 +151,11 @@ def text_dataset(
 
     file_paths = tf.constant(files)
     compressions = tf.constant([compression_type(p) for p in files])
+    # A byte order mark before a header goes with the skipped header; one
+    # before the first data row is dropped from it.
+    first_row_boms = tf.constant(
+        [line_format.header_lines == 0 and has_utf8_bom(p) for p in files]
+    )
     parse_batch = max(batch_size, _MIN_PARSE_BATCH)
     header_lines = line_format.header_lines
 
@@ -164,7 +171,14 @@ def text_dataset(
         if shuffle_buffer:
             rows = rows.shuffle(shuffle_buffer, seed=seed)
         rows = rows.batch(parse_batch)
-        return rows.map(lambda index, text: (file_number, index, text))
+        has_bom = tf.gather(first_row_boms, file_number)
+        return rows.map(
+            lambda index, text: (
+                file_number,
+                index,
+                _drop_first_row_bom(has_bom, index, text),
+            )
+        )
 
     plan = tf.data.Dataset.from_tensor_slices(
         (
@@ -211,6 +225,17 @@ def text_dataset(
     dataset = dataset.prefetch(tf.data.AUTOTUNE)
     dataset.read_stats = stats
     return dataset
+
+
+def _drop_first_row_bom(has_bom, index, text):
+    """`text` (a batch of lines) without the byte order mark of row 0."""
+
+    def drop():
+        stripped = tf.strings.substr(text, len(UTF8_BOM), -1)
+        return tf.where(tf.equal(index, 0), stripped, text)
+
+    first = tf.logical_and(has_bom, tf.reduce_any(tf.equal(index, 0)))
+    return tf.cond(first, drop, lambda: text)
 
 
 def _describe_files(files):
