@@ -146,6 +146,7 @@ for step in range(1, 10_000):
 """
 
 
+@pytest.mark.slow
 def test_crash_while_saving_leaves_latest_checkpoint_readable(tmp_path):
     directory = tmp_path / "ckpt"
     process = subprocess.Popen(
@@ -287,6 +288,7 @@ class _NanFromStep(keras.optimizers.schedules.LearningRateSchedule):
         return {"rate": self.rate, "step": self.step}
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(
     criteo_file, tmp_path, capsys, monkeypatch
 ):
