@@ -16,9 +16,9 @@ it as TensorFlow sets it. An application opts in with one call before it
 trains:
 
 ```python
-import keras_adrec
+from keras_adrec.utils import tune_malloc_for_training
 
-keras_adrec.utils.tune_malloc_for_training()
+tune_malloc_for_training()
 ```
 
 The `adrec` command and the benchmarks make that call once as they start.
@@ -110,8 +110,11 @@ def tune_malloc_for_training():
     Example:
 
     ```python
-    keras_adrec.utils.tune_malloc_for_training()
-    model.fit(keras_adrec.data.parquet_dataset(files, batch_size=1024))
+    from keras_adrec.data import parquet_dataset
+    from keras_adrec.utils import tune_malloc_for_training
+
+    tune_malloc_for_training()
+    model.fit(parquet_dataset(files, batch_size=1024))
     ```
     """
     if not _glibc():
