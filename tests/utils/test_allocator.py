@@ -80,19 +80,26 @@ def test_tuning_runs_tensorflows_patch_before_setting(monkeypatch):
 @ONLY_GLIBC
 def test_tensorflow_patches_during_the_call_and_never_after():
     # A fresh process: TensorFlow patches the allocator once per process,
-    # and that must happen inside the tuning call, not in a later reader.
+    # and that must happen inside the tuning call, not in a later generator
+    # dataset (as a reader runs). The allocator module is loaded alone, from
+    # its file: no Keras import.
     script = (
-        "import sys\n"
-        "from keras_adrec.data import SyntheticCriteo\n"
-        "from keras_adrec.utils import tune_malloc_for_training\n"
-        "assert tune_malloc_for_training()\n"
+        "import importlib.util, sys\n"
+        "import tensorflow as tf\n"
+        "spec = importlib.util.spec_from_file_location('a', sys.argv[1])\n"
+        "allocator = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(allocator)\n"
+        "assert allocator.tune_malloc_for_training()\n"
         "sys.stderr.write('TUNED\\n'); sys.stderr.flush()\n"
-        "data = SyntheticCriteo(rows_per_day=64, num_days=1)\n"
-        "assert len(list(data.dataset(days=[0], batch_size=32))) == 2\n"
+        "def rows():\n"
+        "    yield from range(3)\n"
+        "kind = tf.TensorSpec((), tf.int64)\n"
+        "data = tf.data.Dataset.from_generator(rows, output_signature=kind)\n"
+        "assert [int(x) for x in data] == [0, 1, 2]\n"
     )
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="0", PYTHONPATH=REPO)
     result = subprocess.run(
-        [sys.executable, "-c", script],
+        [sys.executable, "-c", script, allocator.__file__],
         capture_output=True,
         text=True,
         env=env,
