@@ -51,6 +51,7 @@ from keras_adrec.data import SyntheticCriteo  # noqa: E402
 from keras_adrec.data import criteo_dataset  # noqa: E402
 from keras_adrec.data import parquet_dataset  # noqa: E402
 from keras_adrec.data import preprocess  # noqa: E402
+from keras_adrec.utils import tune_malloc_for_training  # noqa: E402
 
 REPORT_NAME = "input_pipeline"
 REAL_SAMPLE = "criteo/train_head10k.txt"
@@ -279,6 +280,7 @@ def markdown(report, args):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    tune_malloc_for_training()  # see keras_adrec.utils.allocator
     command = _report.command_line(REPORT_NAME, argv)
     load_at_start = _report.load_average()
     start = time.perf_counter()

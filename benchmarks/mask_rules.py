@@ -39,6 +39,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import numpy as np  # noqa: E402
 
 from benchmarks import report as _report  # noqa: E402
+from keras_adrec.utils import tune_malloc_for_training  # noqa: E402
 
 REPORT_NAME = "mask_rules"
 DIAGNOSTICS_NAME = "mask_diagnostics"
@@ -691,6 +692,7 @@ def run_diagnostics(args, argv):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    tune_malloc_for_training()  # see keras_adrec.utils.allocator
     if args.diagnostics:
         run_diagnostics(args, argv)
     else:

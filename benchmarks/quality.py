@@ -55,6 +55,7 @@ from keras_adrec.jobs.compare import load_comparison_data  # noqa: E402
 from keras_adrec.jobs.compare import train_variant  # noqa: E402
 from keras_adrec.jobs.compare import variant_fields  # noqa: E402
 from keras_adrec.utils import mean_std  # noqa: E402
+from keras_adrec.utils import tune_malloc_for_training  # noqa: E402
 
 REPORT_NAME = "quality"
 ALL_DATASETS = ("criteo", "avazu", "taobao", "synthetic")
@@ -465,6 +466,7 @@ def markdown(report):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    tune_malloc_for_training()  # see keras_adrec.utils.allocator
     command = _report.command_line(REPORT_NAME, argv)
     load_at_start = _report.load_average()
     start = time.perf_counter()

@@ -31,6 +31,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks import report as _report  # noqa: E402
 from keras_adrec.utils import mean_std  # noqa: E402
+from keras_adrec.utils import tune_malloc_for_training  # noqa: E402
 
 PRESETS = ("rm4", "rm5", "rm6", "rm7")
 INTERACTIONS = ("dot", "fm", "autoint", "dcnv2", "adrec")
@@ -245,6 +246,7 @@ def merge(paths, args, argv):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    tune_malloc_for_training()  # see keras_adrec.utils.allocator
     if args.merge:
         merge(args.merge, args, argv)
         return

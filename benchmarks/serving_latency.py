@@ -54,6 +54,7 @@ from keras_adrec.export import export_for_serving  # noqa: E402
 from keras_adrec.jobs.train_ranking import TrainRankingSettings  # noqa: E402
 from keras_adrec.jobs.train_ranking import train_ranking  # noqa: E402
 from keras_adrec.models import get_preset  # noqa: E402
+from keras_adrec.utils import tune_malloc_for_training  # noqa: E402
 
 REAL_SAMPLE = "criteo/train_head10k.txt"
 AVAZU_SAMPLE = "avazu/train_head9999.csv"
@@ -389,6 +390,7 @@ def model_facts(path):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    tune_malloc_for_training()  # see keras_adrec.utils.allocator
     command = _report.command_line(REPORT_NAME, argv)
     load_at_start = _report.load_average()
     start = time.perf_counter()

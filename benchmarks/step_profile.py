@@ -25,7 +25,8 @@ Usage (from the repository root):
     python -m benchmarks.step_profile --interaction adrec --batch-size 1024
 
 `benchmarks.training_throughput` calls `breakdown` and puts the table in
-its report. Also measures the fp32 matmul peak used there.
+its report; both build their models from `benchmarks.rm1_models`. Also
+measures the fp32 matmul peak used there.
 """
 
 import argparse
@@ -42,6 +43,10 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+
+from benchmarks import rm1_models  # noqa: E402
+from keras_adrec.models import get_preset  # noqa: E402
+from keras_adrec.utils import tune_malloc_for_training  # noqa: E402
 
 # (part, substrings of the op name; the first part that matches wins).
 BLOCK_PARTS = (
@@ -176,30 +181,26 @@ def markdown_rows(result, top_types=4):
 
 
 def main(argv=None):
-    from benchmarks import training_throughput
-    from keras_adrec.models import get_preset
-
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--interaction", default="adrec")
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--steps", type=int, default=20)
     args = p.parse_args(argv)
+    tune_malloc_for_training()  # see keras_adrec.utils.allocator
     fields = get_preset("rm1")
-    features, labels, vocabulary_sizes, _ = (
-        training_throughput.synthetic_inputs(args.batch_size * 8)
+    features, labels, vocabulary_sizes, _ = rm1_models.synthetic_inputs(
+        args.batch_size * 8
     )
     keras.utils.set_random_seed(0)
     # The model and pipeline `benchmarks.training_throughput` times.
-    model = training_throughput.make_model(
+    model = rm1_models.make_model(
         args.interaction,
         fields,
         vocabulary_sizes,
         features["dense"].shape[1],
         jit=False,
     )
-    dataset = training_throughput.training_dataset(
-        features, labels, args.batch_size
-    )
+    dataset = rm1_models.training_dataset(features, labels, args.batch_size)
     result = breakdown(model, dataset, steps=args.steps)
     print(f"op ms per step (all threads): {result['total_ms']:.1f}")
     for row in markdown_rows(result):

@@ -38,6 +38,7 @@ from keras_adrec.data import raise_data_format_errors
 from keras_adrec.training.model_directory import ModelDirectoryError
 from keras_adrec.training.model_directory import OutputInUseError
 from keras_adrec.training.model_directory import RunExistsError
+from keras_adrec.utils import tune_malloc_for_training
 from keras_adrec.version import __version__
 
 # Sub-command name -> its module.
@@ -119,6 +120,9 @@ def main(argv=None):
         args = build_parser().parse_args(argv)
         debug = args.debug
         check_backend()
+        # The command's one process-wide setting, made here and nowhere
+        # else: glibc keeps freed memory (see keras_adrec.utils.allocator).
+        tune_malloc_for_training()
         with raise_data_format_errors():
             COMMANDS[args.command].run(args)
     except SystemExit as stop:

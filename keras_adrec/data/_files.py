@@ -18,6 +18,9 @@ from keras_adrec.data.errors import DataFormatError
 from keras_adrec.data.errors import NoDataFilesError
 
 _GZIP_MAGIC = b"\x1f\x8b"
+# Some tools (Excel, PowerShell) open a UTF-8 text file with a byte order
+# mark; the readers accept and drop it at the start of a file.
+UTF8_BOM = b"\xef\xbb\xbf"
 _CHUNK_BYTES = 16 * 1024 * 1024
 _GLOB_CHARS = re.compile(r"[*?\[]")
 # Descriptions written beside data files (e.g. by SyntheticCriteo.write_tsv);
@@ -130,10 +133,17 @@ def compressed_stream_errors(path, line):
         ) from None
 
 
+def has_utf8_bom(path):
+    """Whether `path` (decompressed) starts with a UTF-8 byte order mark."""
+    with compressed_stream_errors(path, lambda: 1), open_text_bytes(path) as f:
+        return f.read(len(UTF8_BOM)) == UTF8_BOM
+
+
 def read_first_lines(path, count):
     """Return up to `count` first lines of `path` (decompressed), as str.
 
-    Line ends ("\\n" or "\\r\\n") are removed, as `TextLineDataset` does.
+    Line ends ("\\n" or "\\r\\n") are removed, as `TextLineDataset` does,
+    and so is a UTF-8 byte order mark at the start of the file.
     """
     lines = []
     with (
@@ -148,6 +158,8 @@ def read_first_lines(path, count):
                 line = line[:-1]
             if line.endswith(b"\r"):
                 line = line[:-1]
+            if not lines and line.startswith(UTF8_BOM):
+                line = line[len(UTF8_BOM) :]
             lines.append(line.decode("utf-8", errors="replace"))
     return lines
 

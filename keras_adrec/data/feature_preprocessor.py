@@ -26,18 +26,19 @@ the layer's assets.
 
 import json
 import os
-import re
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from keras_adrec.api_export import keras_adrec_export
 from keras_adrec.data.schema import DatasetSchema
+from keras_adrec.data.vocabularies import count_vocabularies
+from keras_adrec.data.vocabularies import read_vocabulary
+from keras_adrec.data.vocabularies import vocabulary_file_names
+from keras_adrec.data.vocabularies import write_vocabulary
 
 ARTIFACTS_FILE = "feature_preprocessor.json"
 _ARTIFACTS_VERSION = 1
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 @keras_adrec_export
@@ -377,7 +378,7 @@ class FeaturePreprocessor(keras.layers.Layer):
         if artifacts["vocabulary_files"] is not None:
             layer.set_vocabularies(
                 [
-                    _read_vocabulary(os.path.join(directory, name))
+                    read_vocabulary(os.path.join(directory, name))
                     for name in artifacts["vocabulary_files"]
                 ]
             )
@@ -390,10 +391,10 @@ class FeaturePreprocessor(keras.layers.Layer):
 
     def load_assets(self, dir_path):
         if self.max_index_range is None and self._config_vocabularies is None:
-            names = _vocabulary_file_names(self.schema)
+            names = vocabulary_file_names(self.schema)
             paths = [os.path.join(dir_path, n) for n in names]
             if all(os.path.isfile(p) for p in paths):
-                self.set_vocabularies([_read_vocabulary(p) for p in paths])
+                self.set_vocabularies([read_vocabulary(p) for p in paths])
 
     def _write_vocabularies(self, directory):
         if self._vocabularies is None:
@@ -401,100 +402,10 @@ class FeaturePreprocessor(keras.layers.Layer):
                 "This FeaturePreprocessor has no vocabularies to save. "
                 "Fit it first with `FeaturePreprocessor.fit`."
             )
-        names = _vocabulary_file_names(self.schema)
+        names = vocabulary_file_names(self.schema)
         for name, vocabulary in zip(names, self._vocabularies):
-            _write_vocabulary(os.path.join(directory, name), vocabulary)
+            write_vocabulary(os.path.join(directory, name), vocabulary)
         return names
-
-
-def count_vocabularies(
-    dataset,
-    num_categorical,
-    min_frequency=1,
-    column_names=None,
-    return_rows=False,
-):
-    """Per-column token vocabularies of a dataset of raw batches.
-
-    Counts in-graph (`tf.unique_with_counts` into a `MutableHashTable` per
-    column, inside `Dataset.reduce`): memory grows with the number of
-    distinct tokens, not with the rows.
-
-    Args:
-        dataset: finite `tf.data.Dataset` of raw batches (or of
-            `(raw_features, label)`).
-        num_categorical: int. The number of categorical columns.
-        min_frequency: int. Minimum count for a token to be kept.
-        column_names: optional list of the columns' names, used in errors.
-        return_rows: bool. Also return the number of rows read.
-
-    Returns:
-        A list (one per column) of token lists (str): tokens counted at
-        least `min_frequency` times, by descending count, ties by token;
-        with `return_rows=True`, `(vocabularies, rows)`.
-
-    Raises:
-        ValueError: a kept token is not UTF-8 text (a Parquet binary
-            column can hold any bytes; vocabularies are text).
-    """
-    if dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
-        raise ValueError(
-            "Cannot fit on an infinite dataset: build the training dataset "
-            "with `repeat=False`."
-        )
-    spec = dataset.element_spec
-    if isinstance(spec, tuple):
-        dataset = dataset.map(lambda features, *_: features)
-        spec = dataset.element_spec
-    shape = spec["categorical"].shape
-    if shape[-1] is not None and shape[-1] != num_categorical:
-        raise ValueError(
-            f"Expected {num_categorical} categorical columns, the dataset "
-            f"has {shape[-1]}."
-        )
-    tables = [
-        tf.lookup.experimental.MutableHashTable(tf.string, tf.int64, 0)
-        for _ in range(num_categorical)
-    ]
-
-    def update(rows, features):
-        categorical = features["categorical"]
-        for i, table in enumerate(tables):
-            tokens, _, counts = tf.unique_with_counts(categorical[:, i])
-            table.insert(
-                tokens, table.lookup(tokens) + tf.cast(counts, tf.int64)
-            )
-        return rows + tf.shape(categorical, out_type=tf.int64)[0]
-
-    rows = int(dataset.reduce(tf.constant(0, tf.int64), update))
-    vocabularies = []
-    for index, table in enumerate(tables):
-        tokens, counts = (t.numpy() for t in table.export())
-        kept = counts >= min_frequency
-        tokens, counts = tokens[kept], counts[kept]
-        # Descending count, then ascending token bytes.
-        order = np.lexsort((tokens.astype(bytes), -counts))
-        vocabulary = []
-        for token in tokens[order]:
-            try:
-                vocabulary.append(token.decode("utf-8"))
-            except UnicodeDecodeError as error:
-                name = (
-                    column_names[index]
-                    if column_names is not None
-                    else f"number {index}"
-                )
-                raise ValueError(
-                    f"Categorical column {name} holds a token that is not "
-                    f"UTF-8 text: {token[:32]!r} (byte {error.start}). "
-                    "Vocabularies are text, saved in the model's config: "
-                    "store such ids as text (for example hex), or use "
-                    "hashing (`max_index_range`), which takes any bytes."
-                ) from None
-        vocabularies.append(vocabulary)
-    if return_rows:
-        return vocabularies, rows
-    return vocabularies
 
 
 def preprocess(dataset, preprocessor):
@@ -532,30 +443,3 @@ def _make_table(vocabulary):
     return tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(keys, values), default_value=0
     )
-
-
-def _vocabulary_file_names(schema):
-    names = []
-    for i, name in enumerate(schema.categorical_names):
-        suffix = f"_{name}" if _SAFE_NAME.match(name) else ""
-        names.append(f"vocabulary_{i:02d}{suffix}.txt")
-    return names
-
-
-def _write_vocabulary(path, vocabulary):
-    for token in vocabulary:
-        if "\n" in token or "\r" in token:
-            raise ValueError(
-                f"Token {token!r} holds a line break and cannot be saved "
-                "in a vocabulary file."
-            )
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        f.write("".join(token + "\n" for token in vocabulary))
-
-
-def _read_vocabulary(path):
-    with open(path, encoding="utf-8", newline="") as f:
-        text = f.read()
-    if text and not text.endswith("\n"):
-        raise ValueError(f"{path}: the last token has no line end.")
-    return text.split("\n")[:-1]

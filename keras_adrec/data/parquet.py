@@ -34,7 +34,6 @@ from keras_adrec.data._files import resolve_files
 from keras_adrec.data.errors import DataFormatError
 from keras_adrec.data.errors import NoDataFilesError
 from keras_adrec.data.schema import CRITEO_SCHEMA
-from keras_adrec.utils.allocator import restore_malloc_thresholds
 
 PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
 
@@ -108,8 +107,6 @@ def parquet_dataset(
     num_categorical = len(schema.categorical_names)
 
     def record_batches():
-        # TensorFlow has just patched the allocator for this generator.
-        restore_malloc_thresholds()
         for path in files:
             yield from _read_file(path, schema, read_batch_size)
 

@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import tensorflow as tf
 
+from keras_adrec.data._files import UTF8_BOM
 from keras_adrec.data._files import check_not_empty
 from keras_adrec.data._files import count_lines
 from keras_adrec.data._files import open_text_bytes
@@ -188,6 +189,8 @@ def read_taobao_events(path, on_bad_lines="error", block_size=64 << 20):
     first_line = 1
     with _open_bytes(path) as f, _broken_stream_errors(path):
         for chunk in _line_chunks(f, block_size):
+            if first_line == 1 and chunk.startswith(UTF8_BOM):
+                chunk = chunk[len(UTF8_BOM) :]
             chunk = _replace_non_utf8(chunk)
             columns, defects = _parse_chunk(chunk, first_line)
             if defects:

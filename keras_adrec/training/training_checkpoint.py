@@ -6,7 +6,6 @@ import shutil
 import keras
 import numpy as np
 import tensorflow as tf
-from tensorflow.python.checkpoint import checkpoint_management
 
 STATE_KEY = "state/.ATTRIBUTES/py_state"
 
@@ -241,14 +240,16 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         bad = paths.pop()
         times = times[: len(paths)]
         if paths:
-            # The same atomic index rewrite CheckpointManager.save does.
-            checkpoint_management.update_checkpoint_state_internal(
-                self.directory,
-                paths[-1],
-                all_model_checkpoint_paths=paths,
+            # The atomic index rewrite CheckpointManager.save does, through
+            # the public v1 API; file names relative to the directory, as
+            # the manager writes them, so the folder can move.
+            names = [os.path.basename(path) for path in paths]
+            tf.compat.v1.train.update_checkpoint_state(
+                os.path.abspath(self.directory),
+                names[-1],
+                all_model_checkpoint_paths=names,
                 all_model_checkpoint_timestamps=times or None,
                 last_preserved_timestamp=recorded.last_preserved_timestamp,
-                save_relative_paths=True,
             )
             state = self._read_state(paths[-1], [])
             self.last_saved_step = None if state is None else state["step"]

@@ -1,24 +1,29 @@
-"""Undo TensorFlow's allocator patch for generator datasets.
+"""Opt-in allocator tuning for training with generator datasets.
 
 The first time a process iterates a `tf.data.Dataset.from_generator`,
 TensorFlow 2.21 calls glibc's `mallopt(M_TRIM_THRESHOLD, 128 KB)` and logs
-"Memory patch applied: M_TRIM_THRESHOLD=128 kb was set." Setting a
-threshold by hand switches off glibc's adaptive thresholds, so from then on
-every freed buffer above 128 KB goes back to the kernel and the next one is
-faulted in again, page by page. Training allocates and frees such buffers
-every step (activations, gradients), so the whole process slows down, not
-only the input pipeline.
+"Memory patch applied: M_TRIM_THRESHOLD=128 kb was set." (once per
+process). Setting a threshold by hand switches off glibc's adaptive
+thresholds, so from then on every freed buffer above 128 KB goes back to
+the kernel and the next one is faulted in again, page by page. Training
+allocates and frees such buffers every step (activations, gradients), so
+the whole process slows down, not only the input pipeline: on a small CPU
+machine, training steps can take twice as long.
 
-Measured on a 2-core machine (`adrec compare`'s data, one `dot` and one
-`adrec` run with their evaluations): 104 s wall, 40 s of it system time
-and 8.9 million minor page faults with the patch; 37 s, 4.8 s and 0.9
-million after `restore_malloc_thresholds()`. Training steps alone went from
-9.6 s to 4.9 s (dot) and 21.1 s to 10.6 s (Ad-Rec).
+Nothing in keras_adrec changes the allocator on its own: the readers built
+on `from_generator` (`SyntheticCriteo.dataset`, `parquet_dataset`) leave
+it as TensorFlow sets it. An application opts in with one call before it
+trains:
 
-The readers that use `from_generator` (`SyntheticCriteo.dataset`,
-`parquet_dataset`) call `restore_malloc_thresholds()` when their generator
-starts, which is after TensorFlow has applied its patch (it does so once
-per process).
+```python
+from keras_adrec.utils import tune_malloc_for_training
+
+tune_malloc_for_training()
+```
+
+The `adrec` command and the benchmarks make that call once as they start.
+`restore_malloc_thresholds()` is the lower-level step: it sets the
+thresholds now, and is undone if TensorFlow's patch runs later.
 """
 
 import ctypes
@@ -55,18 +60,12 @@ def restore_malloc_thresholds():
     generator dataset first runs (see the module docstring): freed memory up
     to 64 MiB stays with the process, and blocks below 32 MiB come from the
     heap instead of fresh `mmap` pages. A no-op where the C library is not
-    glibc.
+    glibc. Called before the process's first generator dataset has run,
+    its effect is undone by TensorFlow's patch; `tune_malloc_for_training`
+    takes care of the order.
 
     Returns:
         bool: whether the thresholds were set.
-
-    Example:
-
-    ```python
-    for batch in tf.data.Dataset.from_generator(rows, output_signature=spec):
-        ...
-    keras_adrec.utils.restore_malloc_thresholds()
-    ```
     """
     libc = _glibc()
     if not libc:
@@ -74,3 +73,51 @@ def restore_malloc_thresholds():
     trim = libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
     mmap = libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
     return bool(trim and mmap)
+
+
+def _run_tensorflow_generator_patch():
+    """Run one tiny generator dataset, so TensorFlow's patch is applied now.
+
+    TensorFlow patches the allocator once per process, as its first
+    generator dataset starts; afterwards generator datasets leave it alone.
+    """
+    import tensorflow as tf
+
+    def one_element():
+        yield 0
+
+    dataset = tf.data.Dataset.from_generator(
+        one_element, output_signature=tf.TensorSpec((), tf.int32)
+    )
+    for _ in dataset:
+        pass
+
+
+def tune_malloc_for_training():
+    """Keep freed memory with the process for the rest of its training.
+
+    An explicit, process-wide setting for applications (the `adrec`
+    command and the benchmarks call it once as they start); the library
+    never calls it. Lets TensorFlow apply its one-time generator-dataset
+    allocator patch at once (by running a one-element generator dataset),
+    then undoes it with `restore_malloc_thresholds()`, so the thresholds
+    stay at glibc's adaptive ceilings through every later generator
+    dataset. A no-op where the C library is not glibc.
+
+    Returns:
+        bool: whether the thresholds were set.
+
+    Example:
+
+    ```python
+    from keras_adrec.data import parquet_dataset
+    from keras_adrec.utils import tune_malloc_for_training
+
+    tune_malloc_for_training()
+    model.fit(parquet_dataset(files, batch_size=1024))
+    ```
+    """
+    if not _glibc():
+        return False
+    _run_tensorflow_generator_patch()
+    return restore_malloc_thresholds()

@@ -68,11 +68,13 @@ def _cases(arrays):
     return sorted({key.split("/")[0] for key in arrays.files if "/" in key})
 
 
+@pytest.mark.slow
 def test_each_worker_ran_on_its_backend(results):
     for backend, arrays in results.items():
         assert str(arrays["backend"]) == backend
 
 
+@pytest.mark.slow
 def test_same_cases_weights_and_arrays(results):
     tf_arrays, jax_arrays = results["tensorflow"], results["jax"]
     tf_keys = {k for k in tf_arrays.files if not k.endswith("/margin")}
@@ -96,6 +98,7 @@ def test_same_cases_weights_and_arrays(results):
             np.testing.assert_array_equal(tf_arrays[key], jax_arrays[key])
 
 
+@pytest.mark.slow
 def test_thresholds_are_far_from_every_probability(results):
     arrays = results["tensorflow"]
     margins = [key for key in arrays.files if key.endswith("/margin")]
@@ -104,6 +107,7 @@ def test_thresholds_are_far_from_every_probability(results):
         assert float(arrays[key]) > MIN_THRESHOLD_MARGIN, key
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["output", "d_input", "d_weight"])
 def test_outputs_and_gradients_match(results, kind):
     tf_arrays, jax_arrays = results["tensorflow"], results["jax"]
@@ -118,6 +122,7 @@ def test_outputs_and_gradients_match(results, kind):
         )
 
 
+@pytest.mark.slow
 def test_gradients_are_not_trivially_zero(results):
     # A comparison of zeros with zeros would pass whatever the layers do.
     arrays = results["tensorflow"]

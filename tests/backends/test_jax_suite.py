@@ -40,6 +40,7 @@ def _root():
     return os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
 
+@pytest.mark.slow
 def test_layer_and_model_tests_pass_on_jax():
     paths = (
         ALL_TESTS if os.environ.get("ADREC_JAX_TESTS") == "all" else (JAX_TESTS)
@@ -47,6 +48,8 @@ def test_layer_and_model_tests_pass_on_jax():
     # `-n 0`: the child runs in this xdist worker's share of the machine.
     command = [sys.executable, "-m", "pytest", "-q", "-rs", "-n", "0"]
     command += ["-p", "no:cacheprovider"]
+    # Both tiers: an empty `-m` lifts setup.cfg's `-m "not slow"`.
+    command += ["-m", ""]
     command += paths
     result = subprocess.run(
         command,

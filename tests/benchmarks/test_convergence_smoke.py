@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
+
 from benchmarks import convergence
 
 
+@pytest.mark.slow
 def test_convergence_benchmark_writes_reports(tmp_path):
     assert convergence.main(["--smoke", "--output-dir", str(tmp_path)]) == 0
     with open(tmp_path / "convergence.json") as f:

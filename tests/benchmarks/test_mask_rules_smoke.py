@@ -9,6 +9,7 @@ from tests.samples import CRITEO_SAMPLE
 from tests.samples import shared_data_file
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     shared_data_file(CRITEO_SAMPLE) is None,
     reason="the Criteo sample (research-only) is not in the shared data dir",

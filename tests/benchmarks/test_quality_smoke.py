@@ -28,6 +28,7 @@ def check_header(report, tmp_path):
     assert report["settings"]["smoke"] is True
 
 
+@pytest.mark.slow
 def test_quality_smoke_on_synthetic_data(tmp_path):
     report, markdown = run_quality(tmp_path)
     check_header(report, tmp_path)
@@ -47,6 +48,7 @@ def test_quality_smoke_on_synthetic_data(tmp_path):
     assert adrec in markdown
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     shared_data_file("taobao/UserBehavior_head84k.csv") is None,
     reason="the Taobao sample (research-only) is not in the shared data dir",

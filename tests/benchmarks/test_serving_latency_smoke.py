@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
+
 from benchmarks import serving_latency
 
 
+@pytest.mark.slow
 def test_serving_latency_benchmark_writes_reports(tmp_path):
     argv = ["--smoke", "--calls", "12", "--output-dir", str(tmp_path)]
     assert serving_latency.main(argv) == 0

@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
+
 from benchmarks import training_throughput
 
 
+@pytest.mark.slow
 def test_training_throughput_benchmark_writes_reports(tmp_path):
     argv = ["--smoke", "--output-dir", str(tmp_path)]
     assert training_throughput.main(argv) == 0

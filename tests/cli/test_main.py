@@ -124,6 +124,7 @@ def test_import_keras_adrec_is_enough_to_load_a_saved_model(trained):
     assert out.strip().splitlines()[-1] == "RankingModel AdRecInteraction"
 
 
+@pytest.mark.slow
 def test_every_command_but_tune_runs_without_keras_tuner(tmp_path):
     """keras-tuner is optional: `--help` and a tiny compare run without
     it, and `adrec tune` exits 2 naming the extra."""
@@ -154,6 +155,7 @@ def test_every_command_but_tune_runs_without_keras_tuner(tmp_path):
     assert 'pip install "keras-adrec[tune]"' in result.stderr
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics(criteo_file, tmp_path):
     def run(name):
         main(
@@ -215,6 +217,7 @@ def test_malformed_data_exits_1_with_reader_error(tmp_path, capsys):
     assert "bad.txt" in line and "line 31" in line
 
 
+@pytest.mark.slow
 def test_compare_tiny(tmp_path):
     status = main(
         [
@@ -251,6 +254,7 @@ def test_compare_tiny(tmp_path):
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
 
 
+@pytest.mark.slow
 def test_train_chooses_graph_or_xla_for_the_run_length(
     criteo_file, tmp_path, monkeypatch
 ):

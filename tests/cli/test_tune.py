@@ -108,6 +108,7 @@ def test_missing_data_is_a_usage_error(tmp_path):
         run_tune(args)
 
 
+@pytest.mark.slow
 def test_tune_job_exports_the_best_model(tsv, tmp_path, capsys):
     output = tmp_path / "tune"
     argv = [

@@ -83,6 +83,7 @@ def trained(tmp_path_factory):
     return events, model_dir
 
 
+@pytest.mark.slow
 def test_fresh_process_prediction_equals_keras(trained, tmp_path):
     events, model_dir = trained
     config = json.loads((model_dir / "config.json").read_text())

@@ -204,6 +204,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.slow
 def test_fresh_process_without_keras_adrec_matches_keras(criteo, tmp_path):
     raw = criteo["raw"]
     schema = criteo["preprocessor"].schema
@@ -262,6 +263,7 @@ def test_fresh_process_without_keras_adrec_matches_keras(criteo, tmp_path):
     assert np.ptp(expected) > 1e-3
 
 
+@pytest.mark.slow
 def test_saved_model_cli_lists_both_signatures(criteo):
     command = shutil.which("saved_model_cli")
     command = (

@@ -72,6 +72,7 @@ def test_rm4_adrec_learns_on_taobao(split):
     assert metrics["auc"] > 0.52, (preset, metrics)
 
 
+@pytest.mark.slow
 def test_cli_train_then_evaluate_taobao(tmp_path, capsys):
     # The first 4,000 events keep this quick.
     small = tmp_path / "events.csv"

@@ -6,6 +6,7 @@ These run on TensorFlow in the plain suite and on JAX in
 
 import keras
 import numpy as np
+import pytest
 
 from keras_adrec.layers import AdRecInteraction
 from keras_adrec.layers import MaskedMultiHeadAttention
@@ -56,6 +57,7 @@ def test_attention_dropout_in_training():
     test_case.assert_allclose(layer(x, x, training=False), inference)
 
 
+@pytest.mark.slow
 def test_rm1_adrec_fit_one_epoch_then_keras_round_trip(tmp_path):
     keras.utils.set_random_seed(0)
     model = RankingModel.from_preset(

@@ -260,6 +260,7 @@ def test_injected_parts():
 # once. Learning on real Taobao rows is tested for RM4 in
 # tests/jobs/test_train_sequential.py; RM4-RM7 on the whole sample are
 # benchmarks/sequential_quality.py's job.
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "sequence_layer, interaction",
     [

@@ -79,6 +79,7 @@ def _final_checkpoint_state(directory):
     return json.loads(reader.get_tensor(STATE_KEY))
 
 
+@pytest.mark.slow
 def test_mirrored_matches_single_device(single_and_mirrored):
     single = single_and_mirrored["default"]
     mirrored = single_and_mirrored["mirrored"]
@@ -197,6 +198,7 @@ def _logistic_model(seed):
     return model
 
 
+@pytest.mark.slow
 def test_custom_loop_takes_the_same_steps_as_fit():
     rng = np.random.RandomState(0)
     x = rng.normal(size=(60, 5)).astype("float32")

@@ -146,6 +146,7 @@ for step in range(1, 10_000):
 """
 
 
+@pytest.mark.slow
 def test_crash_while_saving_leaves_latest_checkpoint_readable(tmp_path):
     directory = tmp_path / "ckpt"
     process = subprocess.Popen(
@@ -287,6 +288,7 @@ class _NanFromStep(keras.optimizers.schedules.LearningRateSchedule):
         return {"rate": self.rate, "step": self.step}
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(
     criteo_file, tmp_path, capsys, monkeypatch
 ):
@@ -329,6 +331,11 @@ def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(
     # it, so the last good one is older still.
     assert state["step"] <= stopped - 2
     assert f"(step {state['step']})" in message
+    # The withdrawn checkpoint's index names files relative to its folder,
+    # as tf.train.CheckpointManager writes them.
+    index = (tmp_path / "ckpt" / "checkpoint").read_text()
+    assert f'model_checkpoint_path: "{os.path.basename(prefix)}"' in index
+    assert str(tmp_path) not in index
     for name, value in _stored_arrays(prefix).items():
         assert np.all(np.isfinite(value)), name
 

@@ -23,6 +23,7 @@ from keras_adrec.training import ModelDirectory
 TINY = {"bottom_units": [32], "top_units": [32]}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "choice, policy, compute_dtype, epsilon",
     [

@@ -68,6 +68,7 @@ def _statuses(tuner):
     return {i: t.status for i, t in tuner.oracle.trials.items()}
 
 
+@pytest.mark.slow
 def test_interrupted_search_resumes_without_repeating(rows, tmp_path):
     hypermodel = _hypermodel(rows, fixed={"num_layers": 1})
     train, val = rows.train, rows.val
@@ -217,6 +218,7 @@ def test_tuner_kinds(rows, tmp_path, kind, oracle):
     assert tuner.oracle.seed == 4  # seed + 1: KerasTuner ignores seed 0
 
 
+@pytest.mark.slow
 def test_hyperband_search(rows, tmp_path):
     hypermodel = _hypermodel(rows, fixed={"num_layers": 1, "ffn_dim": 64})
     tuner = search.run_search(
@@ -312,6 +314,7 @@ def test_fit_needs_validation_data(rows):
         hypermodel.fit(hp, model, *rows.train)
 
 
+@pytest.mark.slow
 def test_diverged_trial_fails_without_stopping_the_job(tmp_path):
     # The fault is injected, not waited for: a NaN dense value makes the
     # first loss NaN, the trial is marked FAILED and the search returns.

@@ -54,6 +54,7 @@ def test_rejects_ranking_presets():
         SequentialHyperModel("rm4", vocabulary_sizes=None)
 
 
+@pytest.mark.slow
 def test_sequential_search(tmp_path):
     train = _points(256, 4, 20, seed=0)
     val = _points(128, 4, 20, seed=1)
