@@ -90,7 +90,9 @@ def check(args):
         check_model_fields(
             variant_fields(variant, args.preset, overrides), schema
         )
-    check_output_dir(args.output, overwrite=args.overwrite, inputs=inputs)
+    check_output_dir(
+        args.output, overwrite=args.overwrite, inputs=inputs, kind="compare"
+    )
     days = DEFAULT_DAYS if args.days is None else args.days
     if days < 2:
         raise UsageError("--days must be at least 2 (train days + 1 val day)")

@@ -385,7 +385,10 @@ def compare(
         files.
     """
     output = pathlib.Path(output)
-    with staged_output(output, overwrite=overwrite) as staging:
+    inputs = adrec_data.parse_data_spec(data)[1] if data else []
+    with staged_output(
+        output, overwrite=overwrite, kind="compare", inputs=inputs
+    ) as staging:
         return _compare(
             staging,
             output,

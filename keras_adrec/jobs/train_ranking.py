@@ -47,6 +47,9 @@ from keras_adrec.training.nan_guard import NanGuard
 from keras_adrec.training.resumable_convergence_logger import (
     ResumableConvergenceLogger,
 )
+from keras_adrec.training.run_checks import add_warning
+from keras_adrec.training.run_checks import check_summary
+from keras_adrec.training.run_checks import check_validation_overlap
 from keras_adrec.training.training_checkpoint import TrainingCheckpoint
 
 DEFAULT_CHECKPOINT_EVERY = 100
@@ -110,6 +113,9 @@ def train_ranking(
 
     Raises:
         FloatingPointError: the loss became NaN or infinite.
+        keras_adrec.training.run_checks.RunCheckError: no step trained.
+        keras_adrec.training.run_checks.ValidationOverlapError: `val_data`
+            is the training data (same file or same content).
         keras_adrec.training.model_directory.OutputInUseError: another
             run is writing `output`.
         keras_adrec.training.model_directory.RunExistsError: `output`
@@ -117,6 +123,7 @@ def train_ranking(
     """
     kind, paths = adrec_data.parse_data_spec(data, task="ranking")
     val_paths = None
+    overlap = []
     if val_data:
         val_kind, val_paths = adrec_data.parse_data_spec(
             val_data, task="ranking"
@@ -126,6 +133,9 @@ def train_ranking(
                 f"--val-data kind {val_kind!r} differs from --data kind "
                 f"{kind!r}."
             )
+        overlap = check_validation_overlap(
+            paths, val_paths, header=kind == "avazu"
+        )
     if mixed_precision not in MIXED_PRECISION_POLICIES:
         raise ValueError(
             f"Unknown mixed precision {mixed_precision!r}. Choose one of "
@@ -143,7 +153,10 @@ def train_ranking(
         strategy = distribution.make_strategy(strategy)
     chief = distribution.is_chief(strategy)
     keras.utils.set_random_seed(seed)
-    with staged_output(output, overwrite=overwrite, enabled=chief) as path:
+    inputs = [*paths, *(val_paths or []), checkpoint_dir]
+    with staged_output(
+        output, overwrite=overwrite, enabled=chief, inputs=inputs
+    ) as path:
         run = ModelDirectory(path)
 
         loaded = adrec_data.load_ranking_data(
@@ -267,6 +280,9 @@ def train_ranking(
                 "resumed_from_step": start_step,
             }
         )
+        for warning in overlap:
+            add_warning(summary, warning)
+        check_summary(summary)
         if chief:
             run.save_model(model)
             run.write_metrics(summary)

@@ -24,6 +24,7 @@ from keras_adrec.training.build import streamed_epochs
 from keras_adrec.training.convergence_logger import ConvergenceLogger
 from keras_adrec.training.model_directory import ModelDirectory
 from keras_adrec.training.model_directory import staged_output
+from keras_adrec.training.run_checks import check_summary
 
 # Settings of prepare_taobao that a model directory records and reuses.
 PREPARATION_DEFAULTS = {
@@ -90,7 +91,7 @@ def train_sequential(
         "history_length", settings["history_length"]
     )
     keras.utils.set_random_seed(seed)
-    with staged_output(output, overwrite=overwrite) as staging:
+    with staged_output(output, overwrite=overwrite, inputs=[path]) as staging:
         run = ModelDirectory(staging)
 
         split = adrec_data.prepare_taobao(
@@ -130,7 +131,6 @@ def train_sequential(
                 verbose=1 if verbose else 0,
                 shuffle=False,
             )
-        run.save_model(model)
         summary = logger.summary()
         summary.update(
             {
@@ -144,5 +144,7 @@ def train_sequential(
                 "val_points": len(split.validation),
             }
         )
+        check_summary(summary)
+        run.save_model(model)
         run.write_metrics(summary)
         return summary

@@ -1,0 +1,533 @@
+"""Run folders: the marker adrec writes into them and the rules for
+replacing one.
+
+Every folder an `adrec` command writes (a model directory of `adrec
+train`, a comparison, a tuning output, an export version) carries a marker
+file, `.adrec-run.json`:
+
+```json
+{"format": "keras_adrec run", "kind": "train",
+ "keras_adrec_version": "0.1.0", "state": "finished",
+ "started": "2026-12-07T12:00:00+00:00",
+ "finished": "2026-12-07T12:03:10+00:00",
+ "files": ["config.json", "curve.csv", "metrics.json", "model.keras",
+           "preprocessing"]}
+```
+
+`files` lists the top-level entries the run wrote. The rules:
+
+- An output that does not exist, or is an empty folder, is written.
+- A folder holding anything else is replaced only with `--overwrite`, and
+  only if it holds a marker of the same kind and no top-level entry the
+  marker does not list. A folder without a marker (written by someone else,
+  or by an adrec older than the marker) is never replaced: delete it
+  yourself or choose another output.
+- A regular file, a symbolic link, the current folder or one of its parents
+  is never an output.
+- The output may not equal, contain or lie inside an input of the run
+  (data, validation data, model, checkpoint folder), compared on resolved
+  paths.
+- A replacement is staged: the new run is written into a hidden folder
+  beside the output and renamed into place when it is complete; only then
+  is the old run removed.
+
+Usage problems raise `UnsafeOutputError` (a `RunExistsError`: exit status 2
+in `adrec`); a failed write raises `OutputWriteError` (a
+`ModelDirectoryError`: exit status 1), naming the flag and the path.
+"""
+
+import contextlib
+import datetime
+import errno
+import fcntl
+import json
+import os
+import pathlib
+import shutil
+
+from keras_adrec.version import __version__
+
+MARKER_FILE = ".adrec-run.json"
+MARKER_FORMAT = "keras_adrec run"
+
+# Errors of a write that failed because of the output's file system, not
+# because of the data: the flag and the path are what to name.
+_WRITE_ERRNOS = {
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EEXIST,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.EFBIG,
+}
+
+
+class ModelDirectoryError(ValueError):
+    """A model directory whose files cannot be read (named in the text)."""
+
+
+class OutputInUseError(FileExistsError):
+    """Another run is writing the same output directory right now."""
+
+
+class RunExistsError(FileExistsError):
+    """The output directory holds a finished run and overwrite is off."""
+
+
+class UnsafeOutputError(RunExistsError):
+    """An output adrec refuses to write or replace (named in the text)."""
+
+
+class OutputWriteError(ModelDirectoryError):
+    """Writing the output failed (disk full, read-only, ...)."""
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(
+        timespec="seconds"
+    )
+
+
+def write_marker(folder, kind, state="running", files=None, started=None):
+    """Write `folder/.adrec-run.json` (see the module docstring).
+
+    Args:
+        folder: the run folder.
+        kind: str. The command that writes it (`"train"`, `"compare"`,
+            `"tune"`, `"export"`).
+        state: `"running"` or `"finished"`.
+        files: top-level names the run writes; defaults to what `folder`
+            holds now.
+        started: ISO time the run started; defaults to now.
+
+    Returns:
+        The marker dict.
+    """
+    folder = pathlib.Path(folder)
+    if files is None:
+        files = [p.name for p in folder.iterdir() if p.name != MARKER_FILE]
+    marker = {
+        "format": MARKER_FORMAT,
+        "kind": kind,
+        "keras_adrec_version": __version__,
+        "state": state,
+        "started": started or now(),
+        "finished": now() if state == "finished" else None,
+        "files": sorted(set(files)),
+    }
+    partial = folder / f".{MARKER_FILE}.{os.getpid()}"
+    partial.write_text(json.dumps(marker, indent=2))
+    os.replace(partial, folder / MARKER_FILE)
+    return marker
+
+
+def read_marker(folder):
+    """The marker dict of `folder`, or None when it has none.
+
+    Raises:
+        UnsafeOutputError: the marker exists but is not adrec's JSON.
+    """
+    path = pathlib.Path(folder) / MARKER_FILE
+    if not path.is_file():
+        return None
+    try:
+        marker = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise UnsafeOutputError(
+            f"{folder}: its run marker {MARKER_FILE} cannot be read "
+            f"({error}); refusing to replace it"
+        ) from None
+    if not isinstance(marker, dict) or marker.get("format") != MARKER_FORMAT:
+        raise UnsafeOutputError(
+            f"{folder}: {MARKER_FILE} is not an adrec run marker; refusing "
+            "to replace it"
+        )
+    return marker
+
+
+def foreign_entries(folder, marker, allowed=()):
+    """Top-level names in `folder` that neither `marker` nor `allowed`
+    lists (sorted). The hidden lock, staging and partial files adrec makes
+    beside an owned name (`.NAME.lock`, `.NAME.partial-PID`, ...) count
+    as owned."""
+    owned = set(marker.get("files") or ()) | set(allowed) | {MARKER_FILE}
+    return sorted(
+        p.name
+        for p in pathlib.Path(folder).iterdir()
+        if p.name not in owned and _transient_of(p.name) not in owned
+    )
+
+
+def _transient_of(name):
+    """`NAME` for adrec's transient `.NAME.lock`, `.NAME.partial-PID`,
+    `.NAME.old-PID` or `.NAME.PID`; else None."""
+    if not name.startswith("."):
+        return None
+    base = name[1:]
+    if base.endswith(".lock"):
+        return base[: -len(".lock")]
+    for infix in (".partial-", ".old-", "."):
+        head, sep, tail = base.rpartition(infix)
+        if sep and tail.isdigit():
+            return head
+    return None
+
+
+def _names(names, limit=5):
+    shown = ", ".join(names[:limit])
+    more = len(names) - limit
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def check_replaceable(target, kind, flag="--output", allowed=(), legacy=None):
+    """Raise unless `target` is a run of `kind` that adrec may replace.
+
+    Args:
+        target: an existing folder.
+        kind: the run kind about to replace it.
+        flag: the flag that named `target`, for the message.
+        allowed: top-level names the kind may hold besides those its
+            marker lists.
+        legacy: optional function `folder -> bool`: True for a folder of
+            this kind written before the marker existed (kept as ours).
+
+    Raises:
+        UnsafeOutputError: naming `target` and why.
+    """
+    target = pathlib.Path(target)
+    marker = read_marker(target)
+    if marker is None:
+        if legacy is not None and legacy(target):
+            marker = {"kind": kind, "files": ()}
+        else:
+            raise UnsafeOutputError(
+                f"{flag} {target} holds no adrec run marker ({MARKER_FILE}): "
+                "it was not written by adrec, or by an adrec older than the "
+                "marker; refusing to replace it. Delete it yourself or "
+                "choose another output"
+            )
+    if marker.get("kind") != kind:
+        raise UnsafeOutputError(
+            f"{flag} {target} holds an adrec {marker.get('kind')} run, not "
+            f"a {kind} run; refusing to replace it"
+        )
+    foreign = foreign_entries(target, marker, allowed)
+    if foreign:
+        raise UnsafeOutputError(
+            f"{flag} {target} holds files adrec did not write "
+            f"({_names(foreign)}); refusing to replace it"
+        )
+
+
+def _is_within(path, other):
+    return path == other or other in path.parents
+
+
+def check_inputs(target, inputs, flag="--output"):
+    """Raise unless `target` and every input are apart (resolved paths).
+
+    Raises:
+        UnsafeOutputError: `target` equals, contains or lies inside an
+            input.
+    """
+    resolved = pathlib.Path(target).resolve()
+    for source in inputs:
+        if source is None:
+            continue
+        real = pathlib.Path(source).resolve()
+        if resolved == real:
+            relation = "is"
+        elif _is_within(real, resolved):
+            relation = "contains"
+        elif _is_within(resolved, real):
+            relation = "lies inside"
+        else:
+            continue
+        raise UnsafeOutputError(
+            f"{flag} {target} {relation} the input {source}; choose an "
+            "output apart from the inputs"
+        )
+
+
+def check_target_path(target, flag="--output"):
+    """Raise for an output that can never be a run folder: the current
+    folder or a parent of it, a regular file, a symbolic link, or a path
+    under a regular file."""
+    target = pathlib.Path(target)
+    resolved = target.resolve()
+    if _is_within(pathlib.Path.cwd().resolve(), resolved):
+        raise UnsafeOutputError(
+            f"{flag} {target} is the current folder or a parent of it; "
+            "adrec writes a run into a folder of its own: name a new one, "
+            "e.g. runs/rm1"
+        )
+    if target.is_symlink():
+        raise UnsafeOutputError(
+            f"{flag} {target} is a symbolic link; pass the folder it points "
+            f"to ({resolved})"
+        )
+    if target.exists() and not target.is_dir():
+        raise UnsafeOutputError(
+            f"{flag} {target} is a file, not a folder; refusing to replace it"
+        )
+    for parent in target.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UnsafeOutputError(
+                    f"{flag} {target}: {parent} is a file, not a folder"
+                )
+            break
+
+
+def check_output(
+    target,
+    overwrite=False,
+    inputs=(),
+    kind="train",
+    flag="--output",
+    allowed=(),
+    legacy=None,
+):
+    """Refuse an output that would replace a user's files or an input.
+
+    Args:
+        target: the output folder.
+        overwrite: bool. Allow replacing an earlier run of `kind`.
+        inputs: paths read by the run (files or folders).
+        kind, flag, allowed, legacy: as in `check_replaceable`.
+
+    Raises:
+        RunExistsError: `target` holds files and `overwrite` is False.
+        UnsafeOutputError: any other rule of the module docstring.
+    """
+    target = pathlib.Path(target)
+    check_inputs(target, inputs, flag)
+    check_target_path(target, flag)
+    if not target.is_dir() or not any(target.iterdir()):
+        return
+    if not overwrite:
+        raise RunExistsError(
+            f"{target} already holds files (a finished run?); pass "
+            "--overwrite to replace it, or choose another --output."
+        )
+    check_replaceable(target, kind, flag, allowed=allowed, legacy=legacy)
+
+
+def prepare_in_place(
+    folder,
+    kind,
+    names,
+    overwrite=False,
+    inputs=(),
+    flag="--output",
+    legacy=None,
+):
+    """Check and mark a run folder written in place (a resumable run).
+
+    A run that resumes in its own folder (`adrec tune`) is not staged: it
+    writes only `names` there. The folder must be new, empty, or a run of
+    `kind` (a marker, or `legacy(folder)` for one written before markers)
+    holding nothing else, whether the run resumes or, with `overwrite`,
+    starts over; then the marker is written in state `running`.
+
+    Args:
+        folder: the output folder.
+        kind: str, the marker's kind.
+        names: the top-level names the run writes.
+        overwrite, inputs, flag, legacy: as in `check_output`.
+
+    Returns:
+        The marker's `started` time, for `write_marker` at the end.
+
+    Raises:
+        UnsafeOutputError: the folder may not be written.
+        OutputWriteError: the folder cannot be created or marked.
+    """
+    folder = pathlib.Path(folder)
+    check_target_path(folder, flag)
+    check_inputs(folder, inputs, flag)
+    started = None
+    if folder.is_dir() and any(folder.iterdir()):
+        marker = read_marker(folder)
+        if marker is None and not (legacy is not None and legacy(folder)):
+            raise UnsafeOutputError(
+                f"{flag} {folder} holds files but no adrec run marker "
+                f"({MARKER_FILE}): it is not an adrec {kind} run; refusing "
+                "to write into it. Choose a new or empty folder"
+            )
+        check_replaceable(folder, kind, flag, allowed=names, legacy=legacy)
+        if marker is not None and not overwrite:
+            started = marker.get("started")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return write_marker(folder, kind, files=names, started=started)[
+            "started"
+        ]
+    except OSError as error:
+        raise write_error(error, folder, flag) from None
+
+
+def is_write_error(error, *paths):
+    """True when `error` (an `OSError`) is a failed write of the output:
+    an errno of the file system, or a file name under one of `paths`."""
+    if not isinstance(error, OSError):
+        return False
+    filename = getattr(error, "filename", None)
+    if filename:
+        name = pathlib.Path(os.fspath(filename)).absolute()
+        for path in paths:
+            if _is_within(name, pathlib.Path(path).absolute()):
+                return True
+        if not isinstance(error, FileExistsError):
+            return False
+    return error.errno in _WRITE_ERRNOS
+
+
+def write_error(error, target, flag="--output"):
+    """`OutputWriteError` naming `flag`, `target` and the OS's reason."""
+    reason = error.strerror or str(error)
+    name = errno.errorcode.get(error.errno, "")
+    return OutputWriteError(
+        f"cannot write {flag} {target}: {reason}"
+        + (f" ({name})" if name else "")
+        + "; nothing was replaced"
+    )
+
+
+@contextlib.contextmanager
+def staged_output(
+    target,
+    overwrite=False,
+    enabled=True,
+    kind="train",
+    inputs=(),
+    flag="--output",
+):
+    """Write a run into a hidden folder beside `target`; rename on success.
+
+    While the block runs, a lock (`.NAME.lock` beside `target`, an
+    advisory `flock` that dies with the process) refuses a second run
+    into the same `target`. The staging folder holds a marker in state
+    `running`; when the block ends normally the marker turns `finished`,
+    the staging folder is renamed to `target`, and only then is an old
+    `target` removed (it must pass `check_output`). When the block raises,
+    the staging folder is removed and `target` is left as it was. A reader
+    never sees a half-written run.
+
+    Args:
+        target: the output folder.
+        overwrite: bool. Replace an earlier run of `kind` in `target`.
+        enabled: bool. False yields `target` itself and does nothing
+            (a non-chief worker of a distributed run writes nothing).
+        kind: str, the marker's kind.
+        inputs: paths the run reads, which `target` must stay apart from.
+        flag: the flag that named `target`, for messages.
+
+    Yields:
+        The `pathlib.Path` to write into.
+
+    Raises:
+        OutputInUseError: another process holds the lock.
+        RunExistsError: `target` holds files and `overwrite` is False.
+        UnsafeOutputError: `target` may not be written or replaced.
+        OutputWriteError: a write into the output failed.
+    """
+    target = pathlib.Path(target)
+    if not enabled:
+        yield target
+        return
+    check_target_path(target, flag)
+    parent = target.resolve().parent
+    lock_path = parent / f".{target.name}.lock"
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        lock = open(lock_path, "a+")
+    except OSError as error:
+        raise write_error(error, target, flag) from None
+    with lock:
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            raise OutputInUseError(
+                f"Another adrec run ({holder}) is writing {target} now; "
+                "wait for it or choose another --output."
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"pid {os.getpid()}")
+        lock.flush()
+        try:
+            check_output(
+                target, overwrite=overwrite, inputs=inputs, kind=kind, flag=flag
+            )
+            _remove_stale_staging(parent, target.name)
+            staging = parent / f".{target.name}.partial-{os.getpid()}"
+            try:
+                staging.mkdir()
+                started = write_marker(staging, kind, files=())["started"]
+            except OSError as error:
+                _remove_own(staging)
+                raise write_error(error, target, flag) from None
+            try:
+                yield staging
+                write_marker(staging, kind, "finished", started=started)
+                replace_folder(staging, target, flag)
+            except OSError as error:
+                if is_write_error(error, staging, target):
+                    raise write_error(error, target, flag) from None
+                raise
+            finally:
+                _remove_own(staging)
+        finally:
+            lock_path.unlink(missing_ok=True)
+
+
+def _remove_own(folder):
+    """Remove a staging folder this module made (marker or empty)."""
+    folder = pathlib.Path(folder)
+    if folder.is_dir() and not folder.is_symlink():
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _remove_stale_staging(parent, name):
+    """Remove staging folders of killed runs: only those holding a
+    marker (or nothing), never a user's look-alike."""
+    for stale in parent.glob(f".{name}.partial-*"):
+        if not stale.is_dir() or stale.is_symlink():
+            continue
+        try:
+            ours = read_marker(stale) is not None or not any(stale.iterdir())
+        except UnsafeOutputError:
+            ours = False
+        if ours:
+            _remove_own(stale)
+
+
+def replace_folder(staging, target, flag="--output"):
+    """Rename `staging` to `target`, removing an old `target` after."""
+    old = None
+    if target.is_dir() and not any(target.iterdir()):
+        target.rmdir()
+    elif target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.rename(target, old)
+    try:
+        os.rename(staging, target)
+    except OSError:
+        if old is not None:
+            os.rename(old, target)
+        raise
+    if old is not None:
+        try:
+            shutil.rmtree(old)
+        except OSError as error:
+            raise OutputWriteError(
+                f"{flag} {target} holds the new run, but the old one, moved "
+                f"to {old}, could not be removed ({error.strerror or error})"
+                "; delete it yourself"
+            ) from None
