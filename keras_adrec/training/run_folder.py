@@ -252,18 +252,22 @@ def check_inputs(target, inputs, flag="--output"):
         )
 
 
+def _check_not_current(target, flag):
+    if _is_within(pathlib.Path.cwd().resolve(), pathlib.Path(target).resolve()):
+        raise UnsafeOutputError(
+            f"{flag} {target} is the current folder or a parent of it; "
+            "adrec writes a run into a folder of its own: name a new one, "
+            "e.g. runs/rm1"
+        )
+
+
 def check_target_path(target, flag="--output"):
     """Raise for an output that can never be a run folder: the current
     folder or a parent of it, a regular file, a symbolic link, or a path
     under a regular file."""
     target = pathlib.Path(target)
     resolved = target.resolve()
-    if _is_within(pathlib.Path.cwd().resolve(), resolved):
-        raise UnsafeOutputError(
-            f"{flag} {target} is the current folder or a parent of it; "
-            "adrec writes a run into a folder of its own: name a new one, "
-            "e.g. runs/rm1"
-        )
+    _check_not_current(target, flag)
     if target.is_symlink():
         raise UnsafeOutputError(
             f"{flag} {target} is a symbolic link; pass the folder it points "
@@ -304,6 +308,7 @@ def check_output(
         UnsafeOutputError: any other rule of the module docstring.
     """
     target = pathlib.Path(target)
+    _check_not_current(target, flag)
     check_inputs(target, inputs, flag)
     check_target_path(target, flag)
     if not target.is_dir() or not any(target.iterdir()):
