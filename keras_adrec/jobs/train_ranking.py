@@ -47,6 +47,7 @@ from keras_adrec.training.nan_guard import NanGuard
 from keras_adrec.training.resumable_convergence_logger import (
     ResumableConvergenceLogger,
 )
+from keras_adrec.training.run_checks import LabelCounter
 from keras_adrec.training.run_checks import add_warning
 from keras_adrec.training.run_checks import check_summary
 from keras_adrec.training.run_checks import check_validation_overlap
@@ -226,6 +227,11 @@ def train_ranking(
         # One stream of batches over every epoch, so a resumed run skips
         # exactly the steps already trained, wherever they end.
         train_ds = loaded.train.repeat(fields["epochs"]).skip(start_step)
+        labels = None
+        if distribution.strategy_name(strategy) == "default":
+            # One device: count the training labels as they stream by.
+            labels = LabelCounter()
+            train_ds = labels.watch(train_ds)
         start = time.perf_counter()
         if checkpoint is not None and checkpoint.finished:
             # Nothing left to train: rewrite the restored curve.
@@ -280,6 +286,8 @@ def train_ranking(
                 "resumed_from_step": start_step,
             }
         )
+        if labels is not None:
+            overlap += labels.warnings("training")
         for warning in overlap:
             add_warning(summary, warning)
         check_summary(summary)

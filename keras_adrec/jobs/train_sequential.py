@@ -24,7 +24,9 @@ from keras_adrec.training.build import streamed_epochs
 from keras_adrec.training.convergence_logger import ConvergenceLogger
 from keras_adrec.training.model_directory import ModelDirectory
 from keras_adrec.training.model_directory import staged_output
+from keras_adrec.training.run_checks import add_warning
 from keras_adrec.training.run_checks import check_summary
+from keras_adrec.training.run_checks import label_warnings
 
 # Settings of prepare_taobao that a model directory records and reuses.
 PREPARATION_DEFAULTS = {
@@ -144,6 +146,8 @@ def train_sequential(
                 "val_points": len(split.validation),
             }
         )
+        for warning in label_warnings(split.train.label, "training"):
+            add_warning(summary, warning)
         check_summary(summary)
         run.save_model(model)
         run.write_metrics(summary)

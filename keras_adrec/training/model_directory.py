@@ -127,9 +127,9 @@ class ModelDirectory:
         self.check()
         if not zipfile.is_zipfile(self.model_path):
             raise ModelDirectoryError(
-                f"{self.model_path} is damaged: not a complete .keras (zip) "
-                "archive, e.g. truncated by an interrupted copy; retrain it "
-                "or restore the file."
+                f"{self.model_path} cannot be read: it is damaged, not a "
+                "complete .keras (zip) archive (truncated by an interrupted "
+                "copy?); retrain it or restore the file."
             )
         try:
             return keras.saving.load_model(self.model_path)

@@ -5,7 +5,8 @@
   metrics' `"warnings"` list.
 - `check_summary`: a run that trained no step is an error
   (`RunCheckError`); validation labels of one class (AUC undefined) are a
-  warning.
+  warning. `LabelCounter` / `label_warnings`: training labels of one class
+  are a warning.
 - `check_validation_overlap`: validation files that are the training files
   (same resolved path, or same content) are an error
   (`ValidationOverlapError`); validation rows that also occur in the
@@ -23,6 +24,9 @@ import json
 import math
 import os
 import pathlib
+
+import numpy as np
+import tensorflow as tf
 
 from keras_adrec.training.run_folder import ModelDirectoryError
 
@@ -118,15 +122,57 @@ def check_summary(summary):
 
 def label_warnings(labels, split):
     """Warnings for labels (an array of 0/1) of one class in `split`."""
-    positives = int(sum(1 for y in labels if y > 0.5))
-    total = len(labels)
-    if total and (positives == 0 or positives == total):
+    labels = np.asarray(labels).reshape(-1)
+    return count_warnings(int(labels.size), int((labels > 0.5).sum()), split)
+
+
+def count_warnings(rows, positives, split):
+    """Warnings for `rows` labels of which `positives` are clicks."""
+    if rows and (positives == 0 or positives == rows):
         kind = "clicks" if positives else "non-clicks"
         return [
-            f"the {split} labels are all {kind} ({total} rows): the model "
+            f"the {split} labels are all {kind} ({rows} rows): the model "
             "cannot learn to rank from them"
         ]
     return []
+
+
+class LabelCounter:
+    """Counts the labels of a streamed `(features, label)` dataset while a
+    run trains on it, for `warnings()` after training (no extra pass).
+
+    Example:
+
+    ```python
+    counter = LabelCounter()
+    model.fit(counter.watch(train_ds))
+    counter.warnings("training")  # [] or ["the training labels are ..."]
+    ```
+    """
+
+    def __init__(self):
+        self.rows = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.positives = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    def watch(self, dataset):
+        """`dataset`, counting each batch's labels as it is read."""
+
+        def count(features, label):
+            clicks = tf.cast(tf.reshape(label, [-1]) > 0.5, tf.int64)
+            with tf.control_dependencies(
+                [
+                    self.rows.assign_add(tf.size(clicks, out_type=tf.int64)),
+                    self.positives.assign_add(tf.reduce_sum(clicks)),
+                ]
+            ):
+                return features, tf.identity(label)
+
+        return dataset.map(count)
+
+    def warnings(self, split):
+        return count_warnings(
+            int(self.rows.numpy()), int(self.positives.numpy()), split
+        )
 
 
 def expand_files(paths):

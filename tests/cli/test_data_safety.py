@@ -403,4 +403,19 @@ def test_a_truncated_model_is_named_by_export(finished, tmp_path, capsys):
     )
     message = _line(capsys)
     assert status == 1, message
-    assert f"{copy / 'model.keras'} is damaged" in message
+    assert f"{copy / 'model.keras'} cannot be read: it is damaged" in message
+
+
+def test_one_class_training_labels_are_a_recorded_warning(
+    userdir, rows, capsys
+):
+    train = userdir.parent / "train.txt"
+    train.write_bytes(_one_class(rows[:240]))
+    val = userdir.parent / "val.txt"
+    val.write_bytes(b"".join(rows[240:]))
+    output = userdir.parent / "run"
+    assert _train(train, output, "--val-data", f"criteo:{val}") == 0
+    warning = _line(capsys)
+    assert "the training labels are all non-clicks (240 rows)" in warning
+    metrics = _strict((output / "metrics.json").read_text())
+    assert any("training labels" in w for w in metrics["warnings"])

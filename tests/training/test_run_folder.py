@@ -462,7 +462,7 @@ def test_a_truncated_model_file_is_named(tmp_path):
     with pytest.raises(ModelDirectoryError) as info:
         run.load_model()
     message = str(info.value)
-    assert message.startswith(f"{run.model_path} is damaged")
+    assert message.startswith(f"{run.model_path} cannot be read: it is damaged")
     assert "truncated" in message and "\n" not in message
 
 
