@@ -8,7 +8,10 @@ evaluate` / `adrec export` read, a directory holding:
   `TaobaoVocabulary` (sequential data) artifacts;
 - `config.json`: data kind and paths, split, seed, preset fields;
 - `curve.csv`: step, train loss, val AUC, val logloss, val accuracy, time;
-- `metrics.json`: the validation metrics and run facts.
+- `metrics.json`: the validation metrics and run facts (strict JSON: a
+  non-finite number is null and named in its `"warnings"` list);
+- `.adrec-run.json`: the run marker (`keras_adrec.training.run_folder`),
+  which lets `--overwrite` replace this run and nothing else.
 """
 
 import json

@@ -419,3 +419,26 @@ def test_one_class_training_labels_are_a_recorded_warning(
     assert "the training labels are all non-clicks (240 rows)" in warning
     metrics = _strict((output / "metrics.json").read_text())
     assert any("training labels" in w for w in metrics["warnings"])
+
+
+def test_tune_never_writes_into_a_users_folder(userdir, capsys):
+    pytest.importorskip("keras_tuner")
+    before = _files(userdir)
+    for extra in ([], ["--overwrite"]):
+        status = cli.main(
+            ["tune", "--data", f"criteo:{userdir / 'c2k.txt'}"]
+            + ["--output", str(userdir), "--quiet", *extra]
+        )
+        assert status == 2
+        assert f"--output {userdir} contains the input" in _line(capsys)
+    other = userdir.parent / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    status = cli.main(
+        ["tune", "--data", f"criteo:{userdir / 'c2k.txt'}"]
+        + ["--output", str(other), "--quiet"]
+    )
+    assert status == 2
+    assert "holds files but no adrec run marker" in _line(capsys)
+    assert _files(userdir) == before
+    assert sorted(p.name for p in other.iterdir()) == ["notes.txt"]
