@@ -31,6 +31,7 @@ from keras_adrec.export import export_for_serving
 from keras_adrec.models.presets import get_preset
 from keras_adrec.training import run_folder
 from keras_adrec.training.metrics import binary_metrics
+from keras_adrec.training.model_directory import MODEL_DIRECTORY_FILES
 from keras_adrec.training.model_directory import ModelDirectory
 from keras_adrec.training.model_directory import staged_output
 from keras_adrec.tuning.ranking_hypermodel import RankingHyperModel
@@ -98,7 +99,14 @@ def save_best_model(tuner, hypermodel, loaded, output, run_config):
             "No trial completed, so there is no best model to save; see "
             "the trial messages in trials.json."
         )
-    with staged_output(output, overwrite=True, kind="train") as staging:
+    # A best model written before run markers existed is ours too.
+    with staged_output(
+        output,
+        overwrite=True,
+        legacy=lambda folder: (
+            ModelDirectory(folder).is_complete() and MODEL_DIRECTORY_FILES
+        ),
+    ) as staging:
         return _write_best_model(
             staging, best, tuner, hypermodel, loaded, run_config
         )

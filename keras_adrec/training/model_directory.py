@@ -35,6 +35,14 @@ PREPROCESSING_DIR = "preprocessing"
 CONFIG_FILE = "config.json"
 CURVE_FILE = "curve.csv"
 METRICS_FILE = "metrics.json"
+# Every top-level name of a model directory (besides its run marker).
+MODEL_DIRECTORY_FILES = (
+    MODEL_FILE,
+    PREPROCESSING_DIR,
+    CONFIG_FILE,
+    CURVE_FILE,
+    METRICS_FILE,
+)
 
 
 class ModelDirectory:

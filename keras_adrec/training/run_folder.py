@@ -191,8 +191,9 @@ def check_replaceable(target, kind, flag="--output", allowed=(), legacy=None):
         flag: the flag that named `target`, for the message.
         allowed: top-level names the kind may hold besides those its
             marker lists.
-        legacy: optional function `folder -> bool`: True for a folder of
-            this kind written before the marker existed (kept as ours).
+        legacy: optional function `folder -> bool or names`: truthy for a
+            folder of this kind written before the marker existed (kept
+            as ours); the names it returns (if any) are the run's own.
 
     Raises:
         UnsafeOutputError: naming `target` and why.
@@ -200,8 +201,10 @@ def check_replaceable(target, kind, flag="--output", allowed=(), legacy=None):
     target = pathlib.Path(target)
     marker = read_marker(target)
     if marker is None:
-        if legacy is not None and legacy(target):
-            marker = {"kind": kind, "files": ()}
+        owned = legacy(target) if legacy is not None else False
+        if owned:
+            files = () if isinstance(owned, bool) else tuple(owned)
+            marker = {"kind": kind, "files": files}
         else:
             raise UnsafeOutputError(
                 f"{flag} {target} holds no adrec run marker ({MARKER_FILE}): "
@@ -410,6 +413,7 @@ def staged_output(
     kind="train",
     inputs=(),
     flag="--output",
+    legacy=None,
 ):
     """Write a run into a hidden folder beside `target`; rename on success.
 
@@ -430,6 +434,7 @@ def staged_output(
         kind: str, the marker's kind.
         inputs: paths the run reads, which `target` must stay apart from.
         flag: the flag that named `target`, for messages.
+        legacy: as in `check_replaceable`.
 
     Yields:
         The `pathlib.Path` to write into.
@@ -468,7 +473,12 @@ def staged_output(
         lock.flush()
         try:
             check_output(
-                target, overwrite=overwrite, inputs=inputs, kind=kind, flag=flag
+                target,
+                overwrite=overwrite,
+                inputs=inputs,
+                kind=kind,
+                flag=flag,
+                legacy=legacy,
             )
             _remove_stale_staging(parent, target.name)
             staging = parent / f".{target.name}.partial-{os.getpid()}"

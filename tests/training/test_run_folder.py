@@ -491,3 +491,25 @@ def test_a_nan_is_not_strict_json():
         "auc": None,
         "warnings": ["auc is nan (not finite): written as null"],
     }
+
+
+def test_staging_adopts_a_legacy_run_only_when_told(tmp_path):
+    folder = tmp_path / "best_model"
+    folder.mkdir()
+    (folder / "model.keras").write_text("written before markers")
+    with pytest.raises(UnsafeOutputError, match="no adrec run marker"):
+        with staged_output(folder, overwrite=True):
+            pytest.fail("the block must not run")
+
+    def legacy(path):
+        return (path / "model.keras").is_file() and ("model.keras",)
+
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(UnsafeOutputError, match=r"\(notes.txt\)"):
+        with staged_output(folder, overwrite=True, legacy=legacy):
+            pytest.fail("the block must not run")
+    (folder / "notes.txt").unlink()
+    with staged_output(folder, overwrite=True, legacy=legacy) as staging:
+        (staging / "model.keras").write_text("new")
+    assert (folder / "model.keras").read_text() == "new"
+    assert run_folder.read_marker(folder)["kind"] == "train"
