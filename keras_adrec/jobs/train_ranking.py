@@ -51,6 +51,7 @@ from keras_adrec.training.run_checks import LabelCounter
 from keras_adrec.training.run_checks import add_warning
 from keras_adrec.training.run_checks import check_summary
 from keras_adrec.training.run_checks import check_validation_overlap
+from keras_adrec.training.run_checks import strict_metrics
 from keras_adrec.training.training_checkpoint import TrainingCheckpoint
 
 DEFAULT_CHECKPOINT_EVERY = 100
@@ -290,7 +291,7 @@ def train_ranking(
             overlap += labels.warnings("training")
         for warning in overlap:
             add_warning(summary, warning)
-        check_summary(summary)
+        summary = strict_metrics(check_summary(summary))
         if chief:
             run.save_model(model)
             run.write_metrics(summary)

@@ -27,6 +27,7 @@ from keras_adrec.training.model_directory import staged_output
 from keras_adrec.training.run_checks import add_warning
 from keras_adrec.training.run_checks import check_summary
 from keras_adrec.training.run_checks import label_warnings
+from keras_adrec.training.run_checks import strict_metrics
 
 # Settings of prepare_taobao that a model directory records and reuses.
 PREPARATION_DEFAULTS = {
@@ -148,7 +149,7 @@ def train_sequential(
         )
         for warning in label_warnings(split.train.label, "training"):
             add_warning(summary, warning)
-        check_summary(summary)
+        summary = strict_metrics(check_summary(summary))
         run.save_model(model)
         run.write_metrics(summary)
         return summary

@@ -442,3 +442,25 @@ def test_tune_never_writes_into_a_users_folder(userdir, capsys):
     assert "holds files but no adrec run marker" in _line(capsys)
     assert _files(userdir) == before
     assert sorted(p.name for p in other.iterdir()) == ["notes.txt"]
+
+
+def test_a_tune_write_failure_is_one_line(
+    userdir, tmp_path, monkeypatch, capsys
+):
+    pytest.importorskip("keras_tuner")
+    from keras_adrec.jobs import tune as tune_job
+
+    def disk_full(**kwargs):
+        path = pathlib.Path(kwargs["output"]) / "trials.md"
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(tune_job, "tune", disk_full)
+    output = tmp_path / "tune"
+    status = cli.main(
+        ["tune", "--data", f"criteo:{userdir / 'c2k.txt'}"]
+        + ["--output", str(output), "--quiet"]
+    )
+    message = _line(capsys)
+    assert status == 1, message
+    assert message.startswith(f"adrec: error: cannot write --output {output}")
+    assert "No space left on device" in message
