@@ -31,8 +31,8 @@ from keras_adrec.cli.arguments import fraction
 from keras_adrec.cli.arguments import non_negative_int
 from keras_adrec.cli.arguments import parse_set
 from keras_adrec.cli.arguments import positive_int
-from keras_adrec.training.run_folder import is_write_error
-from keras_adrec.training.run_folder import write_error
+from keras_adrec.training.run_writes import is_write_error
+from keras_adrec.training.run_writes import write_error
 
 # The keys of `keras_adrec.tuning.search.TUNERS`, named here so that the
 # parser needs no keras-tuner.

@@ -61,6 +61,7 @@ import tensorflow as tf
 
 from keras_adrec.data.kinds import kind_names
 from keras_adrec.training import run_folder
+from keras_adrec.training import run_writes
 from keras_adrec.training.model_directory import ModelDirectory
 from keras_adrec.version import __version__
 
@@ -244,10 +245,10 @@ def publish_version(export_dir, version, write, inputs=()):
         export_dir.mkdir(parents=True, exist_ok=True)
         write(staging)
         run_folder.write_marker(staging, "export", "finished")
-        run_folder.replace_folder(staging, target)
+        run_writes.replace_folder(staging, target)
     except OSError as error:
-        if run_folder.is_write_error(error, export_dir):
-            raise run_folder.write_error(error, target) from None
+        if run_writes.is_write_error(error, export_dir):
+            raise run_writes.write_error(error, target) from None
         raise
     finally:
         if staging.is_dir():

@@ -30,6 +30,7 @@ from keras_adrec import data as adrec_data
 from keras_adrec.export import export_for_serving
 from keras_adrec.models.presets import get_preset
 from keras_adrec.training import run_folder
+from keras_adrec.training import run_writes
 from keras_adrec.training.metrics import binary_metrics
 from keras_adrec.training.model_directory import MODEL_DIRECTORY_FILES
 from keras_adrec.training.model_directory import ModelDirectory
@@ -224,7 +225,7 @@ def tune(
     if is_worker():
         overwrite = False
     else:
-        started = run_folder.prepare_in_place(
+        started = run_writes.prepare_in_place(
             output,
             "tune",
             OUTPUT_NAMES,

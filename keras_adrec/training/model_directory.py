@@ -28,7 +28,7 @@ from keras_adrec.training.run_folder import ModelDirectoryError
 from keras_adrec.training.run_folder import OutputInUseError
 from keras_adrec.training.run_folder import RunExistsError
 from keras_adrec.training.run_folder import check_output
-from keras_adrec.training.run_folder import staged_output
+from keras_adrec.training.run_writes import staged_output
 
 MODEL_FILE = "model.keras"
 PREPROCESSING_DIR = "preprocessing"

@@ -18,6 +18,7 @@ import pytest
 
 from keras_adrec.training import run_checks
 from keras_adrec.training import run_folder
+from keras_adrec.training import run_writes
 from keras_adrec.training.model_directory import ModelDirectory
 from keras_adrec.training.model_directory import ModelDirectoryError
 from keras_adrec.training.run_folder import MARKER_FILE
@@ -25,7 +26,7 @@ from keras_adrec.training.run_folder import OutputWriteError
 from keras_adrec.training.run_folder import RunExistsError
 from keras_adrec.training.run_folder import UnsafeOutputError
 from keras_adrec.training.run_folder import check_output
-from keras_adrec.training.run_folder import staged_output
+from keras_adrec.training.run_writes import staged_output
 
 RUN_FILES = ("config.json", "metrics.json", "model.keras")
 
@@ -262,7 +263,7 @@ def test_an_old_run_that_cannot_be_removed_is_named(tmp_path, monkeypatch):
     with pytest.raises(OutputWriteError, match="holds the new run") as info:
         with staged_output(folder, overwrite=True) as staging:
             (staging / "model.keras").write_text("new")
-            monkeypatch.setattr(run_folder.shutil, "rmtree", refuse)
+            monkeypatch.setattr(run_writes.shutil, "rmtree", refuse)
     assert ".run.old-" in str(info.value)
     assert (folder / "model.keras").read_text() == "new"
 
@@ -294,15 +295,15 @@ TUNE_NAMES = ("search", "search_config.json", "trials.md", "best_model")
 
 def test_prepare_in_place_marks_a_new_folder(tmp_path):
     folder = tmp_path / "tune"
-    run_folder.prepare_in_place(folder, "tune", TUNE_NAMES)
+    run_writes.prepare_in_place(folder, "tune", TUNE_NAMES)
     marker = run_folder.read_marker(folder)
     assert marker["kind"] == "tune" and marker["state"] == "running"
     (folder / "trials.md").write_text("table")
     # Its own transient files are not foreign.
     (folder / ".best_model.partial-42").mkdir()
     (folder / ".best_model.lock").write_text("pid 42")
-    run_folder.prepare_in_place(folder, "tune", TUNE_NAMES)
-    run_folder.prepare_in_place(folder, "tune", TUNE_NAMES, overwrite=True)
+    run_writes.prepare_in_place(folder, "tune", TUNE_NAMES)
+    run_writes.prepare_in_place(folder, "tune", TUNE_NAMES, overwrite=True)
 
 
 def test_prepare_in_place_refuses_a_users_folder(tmp_path):
@@ -311,7 +312,7 @@ def test_prepare_in_place_refuses_a_users_folder(tmp_path):
     (folder / "notes.txt").write_text("mine")
     for overwrite in (False, True):
         with pytest.raises(UnsafeOutputError, match="no adrec run marker"):
-            run_folder.prepare_in_place(
+            run_writes.prepare_in_place(
                 folder, "tune", TUNE_NAMES, overwrite=overwrite
             )
     assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
@@ -319,17 +320,17 @@ def test_prepare_in_place_refuses_a_users_folder(tmp_path):
 
 def test_prepare_in_place_refuses_foreign_files_in_its_run(tmp_path):
     folder = tmp_path / "tune"
-    run_folder.prepare_in_place(folder, "tune", TUNE_NAMES)
+    run_writes.prepare_in_place(folder, "tune", TUNE_NAMES)
     (folder / "notes.txt").write_text("mine")
     with pytest.raises(UnsafeOutputError, match=r"\(notes.txt\)"):
-        run_folder.prepare_in_place(folder, "tune", TUNE_NAMES, overwrite=True)
+        run_writes.prepare_in_place(folder, "tune", TUNE_NAMES, overwrite=True)
 
 
 def test_prepare_in_place_adopts_a_legacy_run(tmp_path):
     folder = tmp_path / "tune"
     folder.mkdir()
     (folder / "search_config.json").write_text("{}")
-    run_folder.prepare_in_place(
+    run_writes.prepare_in_place(
         folder,
         "tune",
         TUNE_NAMES,
