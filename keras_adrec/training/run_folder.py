@@ -21,7 +21,10 @@ file, `.adrec-run.json`:
   only if it holds a marker of the same kind and no top-level entry the
   marker does not list. A folder without a marker (written by someone else,
   or by an adrec older than the marker) is never replaced: delete it
-  yourself or choose another output.
+  yourself or choose another output. Exceptions, whose own files name
+  them: an older export version (`assets.extra/adrec_serving.json`), an
+  older `adrec tune` folder (`search_config.json`, resumed in place) and
+  its `best_model/`.
 - A regular file, a symbolic link, the current folder or one of its parents
   is never an output.
 - The output may not equal, contain or lie inside an input of the run
