@@ -14,6 +14,7 @@ from keras_adrec.training.build import build_sequential_model
 from keras_adrec.training.distribution import check_tf_config
 from keras_adrec.training.model_directory import RunExistsError
 from keras_adrec.training.model_directory import check_output
+from keras_adrec.training.run_folder import UnsafeOutputError
 
 
 class UsageError(Exception):
@@ -200,11 +201,12 @@ def check_model_fields(fields, schema=None):
         ) from None
 
 
-def check_output_dir(output, overwrite=False, inputs=()):
-    """`check_output` as a usage error (exit 2)."""
+def check_output_dir(output, overwrite=False, inputs=(), kind="train"):
+    """`check_output` as a usage error (exit 2); `kind` is the run kind
+    that writes `output` (see `keras_adrec.training.run_folder`)."""
     try:
-        check_output(output, overwrite=overwrite, inputs=inputs)
+        check_output(output, overwrite=overwrite, inputs=inputs, kind=kind)
+    except UnsafeOutputError as error:
+        raise UsageError(str(error)) from None
     except RunExistsError as error:
         raise UsageError(f"--output {error}") from None
-    except ValueError as error:
-        raise UsageError(f"--output: {error}") from None

@@ -95,7 +95,9 @@ def check(args):
         schema = adrec_data.schema_for(kind)
     for variant in variants:
         check_model_fields(variant_fields(variant, fields), schema)
-    check_output_dir(args.output, overwrite=args.overwrite, inputs=inputs)
+    check_output_dir(
+        args.output, overwrite=args.overwrite, inputs=inputs, kind="compare"
+    )
     days = DEFAULT_DAYS if args.days is None else args.days
     if days < 2:
         raise UsageError("--days must be at least 2 (train days + 1 val day)")

@@ -1,6 +1,7 @@
 """`adrec evaluate`: score a trained model directory on data."""
 
 import json
+import sys
 
 from keras_adrec.cli.arguments import UsageError
 from keras_adrec.cli.arguments import check_data
@@ -47,4 +48,6 @@ def run(args):
             on_bad_lines=args.on_bad_lines,
         )
     )
-    print(json.dumps(metrics))
+    print(json.dumps(metrics, allow_nan=False))
+    for warning in metrics.get("warnings", ()):
+        print(f"adrec: warning: {warning}", file=sys.stderr)

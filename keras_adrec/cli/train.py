@@ -165,6 +165,7 @@ def check(args):
         # collectives: there the fields are checked when the model builds.
         schema = adrec_data.schema_for(kind) if task == "ranking" else None
         check_model_fields(fields, schema)
+    inputs += [args.checkpoint_dir] if args.checkpoint_dir else []
     check_output_dir(args.output, overwrite=args.overwrite, inputs=inputs)
     if task == "sequential":
         unsupported = {
@@ -237,3 +238,5 @@ def _report(summary):
             "learning rate and the data",
             file=sys.stderr,
         )
+    for warning in summary.get("warnings", ()):
+        print(f"adrec: warning: {warning}", file=sys.stderr)

@@ -33,6 +33,8 @@ from keras_adrec.cli.arguments import make_settings
 from keras_adrec.cli.arguments import non_negative_int
 from keras_adrec.cli.arguments import parse_set
 from keras_adrec.cli.arguments import positive_int
+from keras_adrec.training.run_writes import is_write_error
+from keras_adrec.training.run_writes import write_error
 
 # The keys of `keras_adrec.tuning.search.TUNERS`, named here so that the
 # parser needs no keras-tuner.
@@ -239,6 +241,11 @@ def run(args):
         # A rerun whose settings differ from the search in --output.
         if "holds a search started with different settings" in str(error):
             raise UsageError(str(error)) from None
+        raise
+    except OSError as error:
+        # Disk full, read-only: one line naming --output (exit status 1).
+        if is_write_error(error, args.output):
+            raise write_error(error, args.output) from None
         raise
     if result["role"] == "worker":
         print(f"Worker {result['tuner_id']} finished its trials.")

@@ -111,7 +111,7 @@ def export_sequential_for_serving(
         archive.write_out(str(staging), verbose=False)
         _write_metadata(staging, model_dir, config, vocabulary, version)
 
-    return publish_version(export_dir, version, write)
+    return publish_version(export_dir, version, write, inputs=[model_dir])
 
 
 def build_sequential_export_archive(model, vocabulary, preparation):

@@ -49,6 +49,7 @@ import json
 import pathlib
 import time
 
+from keras_adrec import data as adrec_data
 from keras_adrec.jobs import compare_report
 from keras_adrec.jobs import settings as checks
 from keras_adrec.jobs.compare_progress import clock
@@ -211,7 +212,12 @@ def compare(settings):
         folder written (`OUTPUT_NAMES` keys).
     """
     output = pathlib.Path(settings.output)
-    with staged_output(output, overwrite=settings.overwrite) as staging:
+    inputs = (
+        adrec_data.parse_data_spec(settings.data)[1] if settings.data else []
+    )
+    with staged_output(
+        output, overwrite=settings.overwrite, kind="compare", inputs=inputs
+    ) as staging:
         return _compare(staging, output, settings)
 
 

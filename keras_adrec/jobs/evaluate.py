@@ -13,6 +13,8 @@ from keras_adrec import data as adrec_data
 from keras_adrec.jobs import settings as checks
 from keras_adrec.training.metrics import evaluate_model
 from keras_adrec.training.model_directory import ModelDirectory
+from keras_adrec.training.run_checks import check_summary
+from keras_adrec.training.run_checks import strict_metrics
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -53,7 +55,9 @@ def evaluate(settings):
 
     Returns:
         dict with `auc`, `logloss`, `accuracy`, `examples` and
-        `skipped_lines` (ranking data) or `points` (Taobao).
+        `skipped_lines` (ranking data) or `points` (Taobao); strict JSON
+        values: a non-finite metric is None and named in `warnings`, as
+        are labels of one class (AUC undefined).
 
     Raises:
         FileNotFoundError: `model_dir` holds no trained model.
@@ -71,14 +75,16 @@ def evaluate(settings):
             f"it cannot evaluate {kind} data."
         )
     if adrec_data.data_kind(kind).task == "sequential":
-        return evaluate_sequential(run, paths[0], on_bad_lines=on_bad_lines)
-    return evaluate_ranking(
-        run,
-        kind,
-        paths,
-        batch_size=settings.batch_size,
-        on_bad_lines=on_bad_lines,
-    )
+        metrics = evaluate_sequential(run, paths[0], on_bad_lines=on_bad_lines)
+    else:
+        metrics = evaluate_ranking(
+            run,
+            kind,
+            paths,
+            batch_size=settings.batch_size,
+            on_bad_lines=on_bad_lines,
+        )
+    return strict_metrics(check_summary(metrics))
 
 
 def evaluate_ranking(run, kind, paths, batch_size=1024, on_bad_lines="error"):

@@ -54,6 +54,11 @@ from keras_adrec.training.nan_guard import NanGuard
 from keras_adrec.training.resumable_convergence_logger import (
     ResumableConvergenceLogger,
 )
+from keras_adrec.training.run_checks import LabelCounter
+from keras_adrec.training.run_checks import add_warning
+from keras_adrec.training.run_checks import check_summary
+from keras_adrec.training.run_checks import check_validation_overlap
+from keras_adrec.training.run_checks import strict_metrics
 from keras_adrec.training.training_checkpoint import TrainingCheckpoint
 
 DEFAULT_CHECKPOINT_EVERY = 100
@@ -164,6 +169,9 @@ def train_ranking(settings):
 
     Raises:
         FloatingPointError: the loss became NaN or infinite.
+        keras_adrec.training.run_checks.RunCheckError: no step trained.
+        keras_adrec.training.run_checks.ValidationOverlapError: `val_data`
+            is the training data (same file or same content).
         keras_adrec.training.model_directory.OutputInUseError: another
             run is writing `output`.
         keras_adrec.training.model_directory.RunExistsError: `output`
@@ -183,6 +191,7 @@ def train_ranking(settings):
     strategy = settings.strategy
     kind, paths = adrec_data.parse_data_spec(data, task="ranking")
     val_paths = None
+    overlap = []
     if val_data:
         val_kind, val_paths = adrec_data.parse_data_spec(
             val_data, task="ranking"
@@ -192,12 +201,16 @@ def train_ranking(settings):
                 f"--val-data kind {val_kind!r} differs from --data kind "
                 f"{kind!r}."
             )
+        overlap = check_validation_overlap(
+            paths, val_paths, header=kind == "avazu"
+        )
     if isinstance(strategy, str) or strategy is None:
         strategy = distribution.make_strategy(strategy)
     chief = distribution.is_chief(strategy)
     keras.utils.set_random_seed(seed)
+    inputs = [*paths, *(val_paths or []), checkpoint_dir]
     with staged_output(
-        output, overwrite=settings.overwrite, enabled=chief
+        output, overwrite=settings.overwrite, enabled=chief, inputs=inputs
     ) as path:
         run = ModelDirectory(path)
 
@@ -274,6 +287,11 @@ def train_ranking(settings):
         # One stream of batches over every epoch, so a resumed run skips
         # exactly the steps already trained, wherever they end.
         train_ds = train_batches.repeat(fields.epochs).skip(start_step)
+        labels = None
+        if distribution.strategy_name(strategy) == "default":
+            # One device: count the training labels as they stream by.
+            labels = LabelCounter()
+            train_ds = labels.watch(train_ds)
         start = time.perf_counter()
         if checkpoint is not None and checkpoint.finished:
             # Nothing left to train: rewrite the restored curve.
@@ -328,6 +346,11 @@ def train_ranking(settings):
                 "resumed_from_step": start_step,
             }
         )
+        if labels is not None:
+            overlap += labels.warnings("training")
+        for warning in overlap:
+            add_warning(summary, warning)
+        summary = strict_metrics(check_summary(summary))
         if chief:
             run.save_model(model)
             run.write_metrics(summary)

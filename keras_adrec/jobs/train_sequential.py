@@ -27,6 +27,10 @@ from keras_adrec.training.build import streamed_epochs
 from keras_adrec.training.convergence_logger import ConvergenceLogger
 from keras_adrec.training.model_directory import ModelDirectory
 from keras_adrec.training.model_directory import staged_output
+from keras_adrec.training.run_checks import add_warning
+from keras_adrec.training.run_checks import check_summary
+from keras_adrec.training.run_checks import label_warnings
+from keras_adrec.training.run_checks import strict_metrics
 
 # Settings of prepare_taobao that a model directory records and reuses.
 PREPARATION_DEFAULTS = {
@@ -116,7 +120,7 @@ def train_sequential(settings):
     preparation["history_length"] = fields.history_length
     keras.utils.set_random_seed(seed)
     with staged_output(
-        settings.output, overwrite=settings.overwrite
+        settings.output, overwrite=settings.overwrite, inputs=[path]
     ) as staging:
         run = ModelDirectory(staging)
 
@@ -157,7 +161,6 @@ def train_sequential(settings):
                 verbose=1 if verbose else 0,
                 shuffle=False,
             )
-        run.save_model(model)
         summary = logger.summary()
         summary.update(
             {
@@ -171,5 +174,9 @@ def train_sequential(settings):
                 "val_points": len(split.validation),
             }
         )
+        for warning in label_warnings(split.train.label, "training"):
+            add_warning(summary, warning)
+        summary = strict_metrics(check_summary(summary))
+        run.save_model(model)
         run.write_metrics(summary)
         return summary

@@ -24,7 +24,6 @@ Rerunning the same job resumes the search (`keras_adrec.tuning.search`).
 import dataclasses
 import json
 import pathlib
-import shutil
 
 import keras
 
@@ -33,9 +32,16 @@ from keras_adrec.export import export_for_serving
 from keras_adrec.jobs import settings as checks
 from keras_adrec.models.presets import RankingPreset
 from keras_adrec.models.presets import get_preset
+from keras_adrec.training import run_folder
+from keras_adrec.training import run_writes
 from keras_adrec.training.metrics import binary_metrics
+from keras_adrec.training.model_directory import MODEL_DIRECTORY_FILES
 from keras_adrec.training.model_directory import ModelDirectory
+from keras_adrec.training.model_directory import staged_output
 from keras_adrec.tuning.ranking_hypermodel import RankingHyperModel
+from keras_adrec.tuning.search import PROJECT_NAME
+from keras_adrec.tuning.search import SEARCH_CONFIG_FILE
+from keras_adrec.tuning.search import SUMMARY_FILES
 from keras_adrec.tuning.search import TUNERS
 from keras_adrec.tuning.search import best_trial
 from keras_adrec.tuning.search import check_resume
@@ -50,6 +56,15 @@ from keras_adrec.tuning.search_space import AdRecSearchSpace
 BEST_MODEL_DIR = "best_model"
 SERVING_DIR = "serving"
 BASELINE_FILE = "baseline.json"
+# Every top-level name `tune` writes into its output folder.
+OUTPUT_NAMES = (
+    PROJECT_NAME,
+    SEARCH_CONFIG_FILE,
+    *SUMMARY_FILES.values(),
+    BASELINE_FILE,
+    BEST_MODEL_DIR,
+    SERVING_DIR,
+)
 
 
 def _baseline(path, hypermodel, loaded, epochs, search_config, verbose):
@@ -89,10 +104,21 @@ def save_best_model(tuner, hypermodel, loaded, output, run_config):
             "No trial completed, so there is no best model to save; see "
             "the trial messages in trials.json."
         )
-    output = pathlib.Path(output)
-    if output.exists():
-        shutil.rmtree(output)
-    run = ModelDirectory(output)
+    # A best model written before run markers existed is ours too.
+    with staged_output(
+        output,
+        overwrite=True,
+        legacy=lambda folder: (
+            ModelDirectory(folder).is_complete() and MODEL_DIRECTORY_FILES
+        ),
+    ) as staging:
+        return _write_best_model(
+            staging, best, tuner, hypermodel, loaded, run_config
+        )
+
+
+def _write_best_model(path, best, tuner, hypermodel, loaded, run_config):
+    run = ModelDirectory(path)
     model = tuner.load_model(best)
     run.save_model(model)
     loaded.preprocessor.save_artifacts(run.preprocessing_path)
@@ -246,6 +272,15 @@ def tune(settings):
     }
     if is_worker():
         overwrite = False
+    else:
+        started = run_writes.prepare_in_place(
+            output,
+            "tune",
+            OUTPUT_NAMES,
+            overwrite=overwrite,
+            inputs=[*paths, *(val_paths or [])],
+            legacy=lambda folder: (folder / SEARCH_CONFIG_FILE).is_file(),
+        )
     check_resume(output, search_config, overwrite=overwrite)
 
     keras.utils.set_random_seed(seed)
@@ -327,4 +362,7 @@ def tune(settings):
                 overwrite=settings.version is not None,
             )
         )
+    run_folder.write_marker(
+        output, "tune", "finished", files=OUTPUT_NAMES, started=started
+    )
     return result

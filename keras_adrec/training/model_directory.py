@@ -8,26 +8,41 @@ evaluate` / `adrec export` read, a directory holding:
   `TaobaoVocabulary` (sequential data) artifacts;
 - `config.json`: data kind and paths, split, seed, preset fields;
 - `curve.csv`: step, train loss, val AUC, val logloss, val accuracy, time;
-- `metrics.json`: the validation metrics and run facts.
+- `metrics.json`: the validation metrics and run facts (strict JSON: a
+  non-finite number is null and named in its `"warnings"` list);
+- `.adrec-run.json`: the run marker (`keras_adrec.training.run_folder`),
+  which lets `--overwrite` replace this run and nothing else.
 """
 
-import contextlib
-import fcntl
 import json
-import os
 import pathlib
-import shutil
+import zipfile
 
 import keras
 
 from keras_adrec.data.feature_preprocessor import FeaturePreprocessor
 from keras_adrec.data.taobao_vocabulary import TaobaoVocabulary
+from keras_adrec.training.run_checks import strict_json
+from keras_adrec.training.run_folder import MARKER_FILE
+from keras_adrec.training.run_folder import ModelDirectoryError
+from keras_adrec.training.run_folder import OutputInUseError
+from keras_adrec.training.run_folder import RunExistsError
+from keras_adrec.training.run_folder import check_output
+from keras_adrec.training.run_writes import staged_output
 
 MODEL_FILE = "model.keras"
 PREPROCESSING_DIR = "preprocessing"
 CONFIG_FILE = "config.json"
 CURVE_FILE = "curve.csv"
 METRICS_FILE = "metrics.json"
+# Every top-level name of a model directory (besides its run marker).
+MODEL_DIRECTORY_FILES = (
+    MODEL_FILE,
+    PREPROCESSING_DIR,
+    CONFIG_FILE,
+    CURVE_FILE,
+    METRICS_FILE,
+)
 
 
 class ModelDirectory:
@@ -100,8 +115,10 @@ class ModelDirectory:
         return self.read_config().get("data", {}).get("kind")
 
     def write_metrics(self, metrics):
+        """Write `metrics.json` as strict JSON: a non-finite number is
+        written as null and named in its `"warnings"` list."""
         self.path.mkdir(parents=True, exist_ok=True)
-        self.metrics_path.write_text(json.dumps(metrics, indent=2))
+        self.metrics_path.write_text(strict_json(metrics))
 
     def read_metrics(self):
         return json.loads(self.metrics_path.read_text())
@@ -119,140 +136,68 @@ class ModelDirectory:
                 corrupt), naming the file.
         """
         self.check()
+        if not zipfile.is_zipfile(self.model_path):
+            raise ModelDirectoryError(
+                f"{self.model_path} cannot be read: it is damaged, not a "
+                "complete .keras (zip) archive (truncated by an interrupted "
+                "copy?); retrain it or restore the file."
+            )
         try:
             return keras.saving.load_model(self.model_path)
         except Exception as error:  # zipfile, h5py and Keras errors alike
             raise ModelDirectoryError(
                 f"{self.model_path} cannot be read as a Keras model "
-                f"({type(error).__name__}: {error}); retrain it or restore "
-                "the file."
+                f"({type(error).__name__}: {_first_line(error)}); retrain it "
+                "or restore the file."
             ) from None
 
     def load_ranking(self):
         """`(model, preprocessor, config)` of a ranking model directory."""
+        self._check_preprocessing()
         model = self.load_model()
-        preprocessor = FeaturePreprocessor.load_artifacts(
-            self.preprocessing_path
-        )
+        preprocessor = self._load_preprocessing(FeaturePreprocessor)
         return model, preprocessor, self.read_config()
 
     def load_sequential(self):
         """`(model, vocabulary, config)` of a sequential model directory."""
+        self._check_preprocessing()
         model = self.load_model()
-        vocabulary = TaobaoVocabulary.load_artifacts(self.preprocessing_path)
+        vocabulary = self._load_preprocessing(TaobaoVocabulary)
         return model, vocabulary, self.read_config()
 
-
-class ModelDirectoryError(ValueError):
-    """A model directory whose files cannot be read (named in the text)."""
-
-
-class OutputInUseError(FileExistsError):
-    """Another run is writing the same output directory right now."""
-
-
-class RunExistsError(FileExistsError):
-    """The output directory holds a finished run and overwrite is off."""
-
-
-def check_output(target, overwrite=False, inputs=()):
-    """Refuse an output that would replace a run or sit inside the data.
-
-    Args:
-        target: the output directory.
-        overwrite: bool. Allow replacing a finished run.
-        inputs: paths read by the run (files or directories).
-
-    Raises:
-        RunExistsError: `target` is not empty and `overwrite` is False.
-        ValueError: `target` is, or is inside, one of `inputs`.
-    """
-    target = pathlib.Path(target)
-    resolved = target.resolve()
-    for source in inputs:
-        source = pathlib.Path(source).resolve()
-        if resolved == source or source in resolved.parents:
-            raise ValueError(
-                f"The output {target} lies inside the input {source}; "
-                "choose an output outside the data."
-            )
-    if target.exists() and not overwrite:
-        if not target.is_dir() or any(target.iterdir()):
-            raise RunExistsError(
-                f"{target} already holds files (a finished run?); pass "
-                "--overwrite to replace it, or choose another --output."
+    def _check_preprocessing(self):
+        if not self.preprocessing_path.is_dir():
+            raise ModelDirectoryError(
+                f"{self.path} lacks {PREPROCESSING_DIR}/ (the fitted "
+                "vocabularies the model needs); copy the whole model folder "
+                "or retrain it."
             )
 
-
-@contextlib.contextmanager
-def staged_output(target, overwrite=False, enabled=True):
-    """Write a run into a hidden folder beside `target`; rename on success.
-
-    While the block runs, a lock (`.NAME.lock` beside `target`, an
-    advisory `flock` that dies with the process) refuses a second run
-    into the same `target`. When the block ends normally the staging
-    folder replaces `target` (only if it did not exist, or with
-    `overwrite`); when it raises, the staging folder is removed and
-    `target` is left as it was. A reader never sees a half-written run.
-
-    Args:
-        target: the output directory.
-        overwrite: bool. Replace an existing `target`.
-        enabled: bool. False yields `target` itself and does nothing
-            (a non-chief worker of a distributed run writes nothing).
-
-    Yields:
-        The `pathlib.Path` to write into.
-
-    Raises:
-        OutputInUseError: another process holds the lock.
-        RunExistsError: `target` holds files and `overwrite` is False.
-    """
-    target = pathlib.Path(target)
-    if not enabled:
-        yield target
-        return
-    parent = target.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    lock_path = parent / f".{target.name}.lock"
-    with open(lock_path, "a+") as lock:
+    def _load_preprocessing(self, cls):
+        """`cls.load_artifacts(preprocessing/)`, or `ModelDirectoryError`
+        naming the folder and what is wrong with it."""
+        self._check_preprocessing()
         try:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.seek(0)
-            holder = lock.read().strip() or "another process"
-            raise OutputInUseError(
-                f"Another adrec run ({holder}) is writing {target} now; "
-                "wait for it or choose another --output."
+            return cls.load_artifacts(self.preprocessing_path)
+        except Exception as error:  # missing, truncated or corrupt files
+            raise ModelDirectoryError(
+                f"{self.preprocessing_path} cannot be read "
+                f"({type(error).__name__}: {_first_line(error)}); copy the "
+                "whole model folder or retrain it."
             ) from None
-        lock.seek(0)
-        lock.truncate()
-        lock.write(f"pid {os.getpid()}")
-        lock.flush()
-        try:
-            check_output(target, overwrite=overwrite)
-            # We hold the lock: staging folders left here are from runs
-            # that were killed.
-            for stale in parent.glob(f".{target.name}.partial-*"):
-                shutil.rmtree(stale, ignore_errors=True)
-            staging = parent / f".{target.name}.partial-{os.getpid()}"
-            staging.mkdir()
-            try:
-                yield staging
-                _replace(staging, target)
-            finally:
-                if staging.exists():
-                    shutil.rmtree(staging, ignore_errors=True)
-        finally:
-            lock_path.unlink(missing_ok=True)
 
 
-def _replace(staging, target):
-    """Rename `staging` to `target`, removing an old `target` after."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.rename(target, old)
-    os.rename(staging, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+def _first_line(error):
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+__all__ = [
+    "MARKER_FILE",
+    "ModelDirectory",
+    "ModelDirectoryError",
+    "OutputInUseError",
+    "RunExistsError",
+    "check_output",
+    "staged_output",
+]

@@ -15,6 +15,7 @@ from keras_adrec.data import make_dataset
 from keras_adrec.data import preprocess
 from keras_adrec.data.synthetic import SyntheticCriteo
 from keras_adrec.training import ModelDirectory
+from keras_adrec.training.run_folder import read_marker
 
 TINY = [
     "--set",
@@ -181,6 +182,11 @@ def test_tune_job_exports_the_best_model(tsv, tmp_path, capsys):
     # Rerunning the same command resumes: nothing new to train.
     run_tune(_args([*argv, "--no-export"]))
     assert "Trials: 1 completed of 1" in capsys.readouterr().out
+    # Both folders carry adrec's run marker (keras_adrec.training.run_folder).
+    assert read_marker(output)["kind"] == "tune"
+    assert read_marker(output)["state"] == "finished"
+    assert read_marker(output / "best_model")["kind"] == "train"
+    assert read_marker(serving)["kind"] == "export"
     # Other settings in the same output directory are refused.
     changed = [a if a != "num_layers=1" else "num_layers=2" for a in argv]
     with pytest.raises(UsageError, match="different settings"):
