@@ -65,6 +65,7 @@ from keras_adrec.jobs.compare_variants import VARIANTS  # noqa: E402
 from keras_adrec.utils import mean_std  # noqa: E402
 
 REPORT_NAME = "robustness"
+TITLE = "Robustness under shift"
 ALL_DATASETS = ("criteo", "avazu", "movielens", "synthetic-hard")
 SAMPLES = {
     "criteo": ("criteo/train_head10k.txt", "criteo/later_days_2185.txt"),
@@ -135,6 +136,11 @@ def parse_args(argv):
     )
     p.add_argument("--output-dir", default=_report.RESULTS_DIR)
     p.add_argument("--report-name", default=REPORT_NAME)
+    p.add_argument(
+        "--title",
+        default=TITLE,
+        help="the report's heading, e.g. to label a pilot",
+    )
     p.add_argument(
         "--merge",
         default=None,
@@ -535,11 +541,11 @@ def _row(r):
     ]
 
 
-def markdown(report, title="Robustness under shift"):
+def markdown(report):
     seeds = sorted({s for r in report["best"] for s in r["seeds"]})
     spread = _report.spread_label(len(seeds))
     settings = report["settings"]
-    lines = _report.header_lines(title, report) + [
+    lines = _report.header_lines(settings["title"], report) + [
         f"- Protocol: one epoch per run on the training rows; seeds "
         f"{', '.join(map(str, seeds))} (initialisation and dropout; data "
         "order fixed). Same-period AUC: rows of the training period no "
@@ -603,6 +609,7 @@ def build_report(args, command, load_at_start, seconds, datasets, runs):
             "hard_shift": HARD_SHIFT,
             "std": "sample std (ddof=1)",
             "merged_from": args.merge,
+            "title": args.title,
         },
         "datasets": datasets,
         "best": best,

@@ -41,6 +41,7 @@ def test_two_interactions_one_seed(tmp_path):
     assert info["sets"]["train"]["rows"] == 500
     assert info["sets"]["same"]["rows"] == 50
     assert info["sets"]["later"]["rows"] == 100
+    assert markdown.startswith("# Robustness under shift\n")
     assert "## synthetic-hard — SYNTHETIC" in markdown
     assert "later-period AUC (mean ± sample std (ddof=1) over 1 seed)" in (
         markdown
@@ -74,9 +75,13 @@ def test_merge_joins_reports_run_side_by_side(tmp_path):
         f"{a}/robustness.runs.jsonl,{b}/robustness.runs.jsonl",
         "--output-dir",
         str(merged),
+        "--title",
+        "Merged PILOT",
     ]
     assert robustness.main(argv) == 0
     report = json.loads((merged / "robustness.json").read_text())
+    markdown = (merged / "robustness.md").read_text()
+    assert markdown.startswith("# Merged PILOT\n")
     assert sorted(r["interaction"] for r in report["best"]) == ["dot", "fm"]
     assert report["settings"]["datasets"] == ["synthetic-hard"]
 
