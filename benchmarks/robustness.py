@@ -24,6 +24,11 @@ Data sets (`--datasets`, comma-separated):
 - `movielens`: RM3; real `movielens/ml-100k.inter` as a click task (rating
   >= 4), ordered by timestamp: the earliest 80% the training period (a
   random 20% held out as the same period), the latest 20% the later period.
+- `taobao`: RM4 (`SequentialRankingModel`; the interaction runs per
+  event); real `taobao/UserBehavior_head84k.csv` through `prepare_taobao`
+  (20 history events + target, one negative per positive, cut at the 70%
+  target-time quantile): windows with a target after the cut are the later
+  period; each user's latest window before it is the same period.
 - `synthetic-hard`: RM1; SYNTHETIC `SyntheticCriteo` with three times the
   default drift (`HARD_SHIFT`); days 0-4 train, day 5 is the later period,
   further rows of each training day the same period.
@@ -66,18 +71,21 @@ from keras_adrec.utils import mean_std  # noqa: E402
 
 REPORT_NAME = "robustness"
 TITLE = "Robustness under shift"
-ALL_DATASETS = ("criteo", "avazu", "movielens", "synthetic-hard")
+ALL_DATASETS = ("criteo", "avazu", "movielens", "taobao", "synthetic-hard")
 SAMPLES = {
     "criteo": ("criteo/train_head10k.txt", "criteo/later_days_2185.txt"),
     "avazu": ("avazu/train_head9999.csv",),
     "movielens": ("movielens/ml-100k.inter",),
+    "taobao": ("taobao/UserBehavior_head84k.csv",),
 }
 PRESETS = {
     "criteo": "rm1",
     "avazu": "rm3",
     "movielens": "rm3",
+    "taobao": "rm4",
     "synthetic-hard": "rm1",
 }
+SEQUENTIAL = ("taobao",)
 # Per data set, preset fields every run of it changes (before `--set`):
 # the synthetic data train at `adrec compare`'s batch size and rate.
 DATASET_OVERRIDES = {
@@ -134,6 +142,18 @@ def parse_args(argv):
         default=HARD_SHIFT["rows_per_day"],
         help="synthetic rows per day (default %(default)s)",
     )
+    p.add_argument(
+        "--taobao-events",
+        type=int,
+        default=None,
+        help="use only the first N Taobao events (default: all)",
+    )
+    p.add_argument(
+        "--taobao-points-per-user",
+        type=int,
+        default=None,
+        help="keep the N most recent windows per user and split (default: all)",
+    )
     p.add_argument("--output-dir", default=_report.RESULTS_DIR)
     p.add_argument("--report-name", default=REPORT_NAME)
     p.add_argument(
@@ -164,7 +184,11 @@ def parse_args(argv):
         p.error("--first-seed must be at least 0")
     if args.synthetic_rows_per_day < 10:
         p.error("--synthetic-rows-per-day must be at least 10")
-    args.overrides = _parse_set(p, args.set)
+    for flag in ("taobao_events", "taobao_points_per_user"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            p.error(f"--{flag.replace('_', '-')} must be at least 1")
+    args.overrides = _parse_set(p, args.set, args.datasets)
     args.lr_grid = _parse_grid(p, args.lr_grid)
     if args.merge is not None:
         args.merge = _split(args.merge)
@@ -177,8 +201,8 @@ def _split(text):
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
-def _parse_set(p, pairs):
-    """`--set` pairs, checked against every data set's preset."""
+def _parse_set(p, pairs, datasets):
+    """`--set` pairs, checked against the preset of each data set."""
     from keras_adrec.cli.arguments import UsageError
     from keras_adrec.cli.arguments import parse_set
     from keras_adrec.models import get_preset
@@ -187,7 +211,7 @@ def _parse_set(p, pairs):
         overrides = parse_set(pairs)
     except UsageError as error:
         p.error(str(error))
-    for name in set(PRESETS.values()):
+    for name in sorted({PRESETS[d] for d in datasets}):
         try:
             get_preset(name, **overrides)
         except (TypeError, ValueError) as error:
@@ -228,6 +252,8 @@ def load_split(name, args):
         return None, f"sample {', '.join(missing)} not found; skipped"
     if name == "criteo":
         return shift_splits.criteo_shift_split(*paths, **common), None
+    if name == "taobao":
+        return load_taobao(paths[0], args), None
     if name in ("avazu", "movielens"):
         return (
             shift_splits.positional_shift_split(
@@ -250,6 +276,26 @@ def load_split(name, args):
     )
 
 
+def load_taobao(path, args):
+    from keras_adrec.data import TaobaoEvents
+    from keras_adrec.data import read_taobao_events
+    from keras_adrec.data import shift_splits
+
+    events = read_taobao_events(path)
+    if args.taobao_events is not None:
+        n = min(args.taobao_events, events.num_events)
+        events = TaobaoEvents.from_arrays(
+            events.user_id[:n],
+            events.item_id[:n],
+            events.category_id[:n],
+            events.behavior[:n],
+            events.timestamp[:n],
+        )
+    return shift_splits.taobao_shift_split(
+        events, max_points_per_user=args.taobao_points_per_user
+    )
+
+
 def dataset_record(name, split):
     """The JSON line that describes a data set's split."""
     return {
@@ -259,7 +305,7 @@ def dataset_record(name, split):
         "synthetic": name.startswith("synthetic"),
         "description": split.description,
         "sets": split.stats(),
-        "vocabulary_sizes": split.preprocessor.vocabulary_sizes,
+        "vocabulary_sizes": split.vocabulary_sizes,
     }
 
 
@@ -317,7 +363,10 @@ def train_run(split, name, interaction, learning_rate, seed, overrides):
     from keras_adrec.jobs.compare_runs import train_variant
 
     fields = run_fields(name, interaction, learning_rate, overrides)
-    _, summary = train_variant(split.ranking_data(), fields, seed)
+    if name in SEQUENTIAL:
+        summary = train_sequential(split, fields, seed)
+    else:
+        _, summary = train_variant(split.ranking_data(), fields, seed)
     return {
         "type": "run",
         "dataset": name,
@@ -330,6 +379,34 @@ def train_run(split, name, interaction, learning_rate, seed, overrides):
         "later_auc": summary["auc"],
         "later_logloss": summary["logloss"],
         "steps": summary["steps"],
+    }
+
+
+def train_sequential(split, fields, seed):
+    """One epoch of a sequential model on `TaobaoPoints`, as
+    `benchmarks.quality` trains RM4; metrics on both periods."""
+    import keras
+
+    from keras_adrec.training import build_sequential_model
+    from keras_adrec.training import evaluate_model
+
+    keras.utils.set_random_seed(seed)
+    model = build_sequential_model(fields, split.vocabulary_sizes)
+    model.fit(
+        split.train.to_dataset(fields.batch_size),
+        epochs=fields.epochs,
+        verbose=0,
+        shuffle=False,
+    )
+    later = evaluate_model(model, split.later.to_dataset(4096))
+    same = evaluate_model(model, split.same.to_dataset(4096))
+    steps = math.ceil(split.train.num_points / fields.batch_size)
+    return {
+        "auc": later["auc"],
+        "logloss": later["logloss"],
+        "holdout_auc": same["auc"],
+        "holdout_logloss": same["logloss"],
+        "steps": steps * fields.epochs,
     }
 
 

@@ -23,6 +23,16 @@ Builders, one per source:
 - `synthetic_shift_split`: a `SyntheticCriteo` generator: days 0..D-2
   train, the last day is the later period, further rows of each training
   day are the same period.
+- `taobao_shift_split`: Taobao events, cut by timestamp as
+  `prepare_taobao` cuts them (windows whose target is after the cut are
+  the later period); each user's latest window before the cut (with its
+  negatives) is the same period. Not a random share: a user's consecutive
+  windows share all but one event, so a random window's target would sit
+  in the history of the next, trained-on window; the latest one's target
+  is in no training window. The vocabulary is `prepare_taobao`'s (fitted
+  on every window before the cut, the held-out ones included: an id seen
+  only there gets a row that never trains). It returns a
+  `SequentialShiftSplit` of `TaobaoPoints`.
 
 `ShiftSplit.ranking_data()` gives a `RankingData` whose `val` is the later
 period and `holdout` the same period, the form the training helpers take.
@@ -33,12 +43,13 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from keras_adrec.data.feature_preprocessor import FeaturePreprocessor
-from keras_adrec.data.feature_preprocessor import preprocess
-from keras_adrec.data.kinds import make_dataset
-from keras_adrec.data.kinds import schema_for
-from keras_adrec.data.ranking_data import RankingData
-from keras_adrec.data.ranking_data import load_ranking_data
+from keras_adrec.data import FeaturePreprocessor
+from keras_adrec.data import RankingData
+from keras_adrec.data import load_ranking_data
+from keras_adrec.data import make_dataset
+from keras_adrec.data import prepare_taobao
+from keras_adrec.data import preprocess
+from keras_adrec.data import schema_for
 from keras_adrec.data.splits import time_split_sizes
 
 _BATCH = 4096
@@ -66,6 +77,10 @@ class ShiftSplit:
     preprocessor: FeaturePreprocessor
     schema: object
     description: str
+
+    @property
+    def vocabulary_sizes(self):
+        return list(self.preprocessor.vocabulary_sizes)
 
     def ranking_data(self):
         """A `RankingData` with `val` = later period and `holdout` = same
@@ -289,6 +304,79 @@ def synthetic_shift_split(
         loaded.schema,
         f"{loaded.source['split']}; same period: {same_rows:,} further "
         "rows of each training day",
+    )
+
+
+@dataclasses.dataclass
+class SequentialShiftSplit:
+    """`TaobaoPoints` of a training period and of a later period.
+
+    Args:
+        name: str. `"taobao"`.
+        train, same, later: `keras_adrec.data.TaobaoPoints`: training
+            windows, each user's latest window before the cut, and windows
+            whose target is after the cut.
+        vocabulary: the `TaobaoVocabulary` of the windows before the cut.
+        description: str. One line: where each set comes from.
+    """
+
+    name: str
+    train: object
+    same: object
+    later: object
+    vocabulary: object
+    description: str
+
+    @property
+    def vocabulary_sizes(self):
+        return list(self.vocabulary.vocabulary_sizes)
+
+    def stats(self):
+        """Points, positive share and OOV share (item ids of the events
+        that map to 0) of each set."""
+        result = {}
+        for part in ("train", "same", "later"):
+            points = getattr(self, part)
+            result[part] = {
+                "rows": int(points.num_points),
+                "click_rate": float(np.mean(points.label)),
+                "oov_share": float(np.mean(points.sparse[:, :, 1] == 0)),
+            }
+        return result
+
+
+def taobao_shift_split(events, seed=0, **prepare_kwargs):
+    """Taobao cut by timestamp; each user's last training window held out.
+
+    Args:
+        events: a `keras_adrec.data.TaobaoEvents`.
+        seed: int. `prepare_taobao`'s negative sampling. Defaults to `0`.
+        **prepare_kwargs: further `prepare_taobao` arguments
+            (`max_points_per_user`, `validation_fraction`, ...).
+
+    Returns:
+        A `SequentialShiftSplit`.
+    """
+    split = prepare_taobao(events, seed=seed, **prepare_kwargs)
+    target_time = split.train.timestamp[:, -1]
+    users, user_index = np.unique(split.train.raw_user, return_inverse=True)
+    latest = np.full(len(users), np.iinfo(np.int64).min)
+    np.maximum.at(latest, user_index, target_time)
+    is_same = target_time == latest[user_index]
+    train = split.train.select(~is_same)
+    same = split.train.select(is_same)
+    return SequentialShiftSplit(
+        "taobao",
+        train,
+        same,
+        split.validation,
+        split.vocabulary,
+        f"prepare_taobao windows cut at timestamp {split.cut_time}: targets "
+        f"after it are the later period ({split.validation.num_points:,} "
+        "points); of the windows before it, each user's latest (with its "
+        f"negatives) is the same period ({same.num_points:,} points, "
+        f"{len(users):,} users), the rest train ({train.num_points:,} "
+        "points)",
     )
 
 

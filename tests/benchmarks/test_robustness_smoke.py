@@ -11,6 +11,7 @@ TINY = ["--datasets", "synthetic-hard", "--synthetic-rows-per-day", "100"]
 
 
 def run(tmp_path, *extra, name="robustness"):
+    # A later `--datasets` in `extra` replaces TINY's (argparse: last wins).
     argv = [*TINY, "--seeds", "1", *extra, "--output-dir", str(tmp_path)]
     assert robustness.main(argv) == 0
     with open(tmp_path / f"{name}.json") as f:
@@ -147,3 +148,29 @@ def test_criteo_split_of_the_real_samples():
         2185,
     ]
     assert stats["later"]["oov_share"] > stats["same"]["oov_share"] > 0
+
+
+@pytest.mark.skipif(
+    shared_data_file("taobao/UserBehavior_head84k.csv") is None,
+    reason="research-only Taobao sample not found (set ADREC_DATA_DIR)",
+)
+def test_taobao_sequential_runs(tmp_path):
+    report, markdown = run(
+        tmp_path,
+        "--datasets",
+        "taobao",
+        "--taobao-events",
+        "8000",
+        "--taobao-points-per-user",
+        "2",
+        "--interactions",
+        "adrec",
+    )
+    (row,) = report["best"]
+    assert row["dataset"] == "taobao" and row["interaction"] == "adrec"
+    assert 0.0 <= row["same_auc_mean"] <= 1.0
+    assert 0.0 <= row["later_auc_mean"] <= 1.0
+    info = report["datasets"]["taobao"]
+    assert info["preset"] == "rm4"
+    assert info["sets"]["later"]["rows"] > 0
+    assert "Preset RM4" in markdown

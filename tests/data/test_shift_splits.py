@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 
 from keras_adrec.data import SyntheticCriteo
+from keras_adrec.data import TaobaoEvents
 from keras_adrec.data.shift_splits import criteo_shift_split
 from keras_adrec.data.shift_splits import positional_shift_split
 from keras_adrec.data.shift_splits import synthetic_shift_split
+from keras_adrec.data.shift_splits import taobao_shift_split
 
 
 def criteo_lines(first, count, label=0):
@@ -83,3 +85,43 @@ def test_synthetic_split_holds_out_rows_of_the_training_days():
 def test_positional_split_checks_fractions(tmp_path, arg):
     with pytest.raises(ValueError, match=f"`{arg}` must lie in"):
         positional_shift_split("avazu", tmp_path / "x.csv", **{arg: 1.0})
+
+
+def taobao_events(users=6, per_user=12):
+    rng = np.random.default_rng(0)
+    rows = []
+    for user in range(users):
+        for k in range(per_user):
+            item = int(rng.integers(1, 40))
+            rows.append((user + 1, item, item % 5 + 1, "pv", 1000 * k + user))
+    return TaobaoEvents.from_arrays(*map(list, zip(*rows)))
+
+
+def test_taobao_split_by_time_holds_out_each_users_latest_window():
+    split = taobao_shift_split(taobao_events(), history_length=3)
+    cut = int(split.description.split("timestamp ")[1].split(":")[0])
+    # Training and same-period windows end at or before the cut; every
+    # later window's target is after it.
+    assert split.train.timestamp.max() <= cut
+    assert split.same.timestamp.max() <= cut
+    assert split.later.timestamp[:, -1].min() > cut
+    # The same period is each user's latest window before the cut (with
+    # its negative), so every training window of a user ends before it.
+    same_time = dict(zip(split.same.raw_user, split.same.timestamp[:, -1]))
+    assert sorted(same_time) == sorted(set(split.train.raw_user))
+    for user, end in zip(split.train.raw_user, split.train.timestamp[:, -1]):
+        assert end < same_time[user]
+    # Its positive target is in no training window.
+    positives = split.same.label[:, 0] == 1
+    targets = set(
+        zip(split.same.raw_user[positives], split.same.timestamp[positives, -1])
+    )
+    seen = {
+        (u, t)
+        for u, times in zip(split.train.raw_user, split.train.timestamp)
+        for t in times
+    }
+    assert not targets & seen
+    stats = split.stats()
+    assert stats["same"]["rows"] == 2 * len(same_time)  # 1 negative each
+    assert split.vocabulary_sizes == list(split.vocabulary.vocabulary_sizes)
