@@ -677,8 +677,7 @@ def build_report(args, command, load_at_start, seconds, datasets, runs):
         "settings": {
             "datasets": names,
             "interactions": interactions,
-            "seeds": args.seeds,
-            "first_seed": args.first_seed,
+            "seeds": sorted({r["seed"] for r in runs}),
             "overrides": args.overrides,
             "lr_grid": args.lr_grid,
             "presets": {d: PRESETS[d] for d in names if d in PRESETS},

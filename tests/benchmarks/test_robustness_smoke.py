@@ -84,6 +84,9 @@ def test_merge_joins_reports_run_side_by_side(tmp_path):
     markdown = (merged / "robustness.md").read_text()
     assert markdown.startswith("# Merged PILOT\n")
     assert sorted(r["interaction"] for r in report["best"]) == ["dot", "fm"]
+    overrides = {r["interaction"]: r["overrides"] for r in report["runs"]}
+    assert overrides == {"dot": {}, "fm": {"dropout": 0.0}}
+    assert report["settings"]["seeds"] == [0]
     assert report["settings"]["datasets"] == ["synthetic-hard"]
 
 
