@@ -2,7 +2,7 @@
 
 The command line and every job name data as `KIND:PATH`
 (`--data criteo:train.txt`). `DATA_KINDS` maps each kind to its reader,
-its schema and the task it serves (`"ranking"`: Criteo, Avazu;
+its schema and the task it serves (`"ranking"`: Criteo, Avazu, MovieLens;
 `"sequential"`: Taobao). Everything that needs the list of kinds (the
 CLI's checks, the jobs, export) reads it from here.
 """
@@ -14,6 +14,8 @@ from typing import Optional
 
 from keras_adrec.data.avazu import avazu_dataset
 from keras_adrec.data.criteo import criteo_dataset
+from keras_adrec.data.movielens import MOVIELENS_SCHEMA
+from keras_adrec.data.movielens import movielens_dataset
 from keras_adrec.data.schema import AVAZU_SCHEMA
 from keras_adrec.data.schema import CRITEO_SCHEMA
 from keras_adrec.data.schema import DatasetSchema
@@ -54,6 +56,13 @@ DATA_KINDS = {
         "avazu", "ranking", "Avazu CSV with header", avazu_dataset, AVAZU_SCHEMA
     ),
     "taobao": DataKind("taobao", "sequential", "Taobao UserBehavior CSV"),
+    "movielens": DataKind(
+        "movielens",
+        "ranking",
+        "MovieLens .inter ratings as clicks (rating >= 4), time-ordered",
+        movielens_dataset,
+        MOVIELENS_SCHEMA,
+    ),
 }
 """Kind name -> `DataKind`."""
 
