@@ -6,9 +6,11 @@ import pytest
 import tensorflow as tf
 
 from keras_adrec.layers import MaskedMultiHeadAttention
-from keras_adrec.layers.attention.masked_multi_head_attention import (
-    stateless_dropout,
-)
+from keras_adrec.layers.attention.mask_rules import kth_largest
+from keras_adrec.layers.attention.mask_rules import top_k_kth
+from keras_adrec.layers.attention.stateless_dropout import dropout_keep_mask_tf
+from keras_adrec.layers.attention.stateless_dropout import stateless_dropout
+from keras_adrec.layers.attention.threshold_softmax import renormalise
 from tests.test_case import assert_allclose
 from tests.test_case import assert_config_round_trip
 from tests.test_case import assert_keras_save_load
@@ -281,12 +283,14 @@ def test_threshold_is_strict():
 
 
 def test_thresholds_accept_tuples_and_arrays():
-    assert MaskedMultiHeadAttention(2, 4, (0.2, 0.1)).mask_thresholds == [
+    assert MaskedMultiHeadAttention(
+        2, 4, mask_thresholds=(0.2, 0.1)
+    ).mask_thresholds == [
         0.2,
         0.1,
     ]
     thresholds = np.array([0.3, 0.05], "float32")
-    layer = MaskedMultiHeadAttention(2, 4, thresholds)
+    layer = MaskedMultiHeadAttention(2, 4, mask_thresholds=thresholds)
     assert all(isinstance(v, float) for v in layer.mask_thresholds)
     assert layer.mask_thresholds == pytest.approx([0.3, 0.05])
 
@@ -957,12 +961,12 @@ def test_kth_largest_counts_repeats_like_a_sort(k, attention_axes):
     )
     query_shape = (3, 4, 4) if attention_axes is None else (2, 2, 3, 4)
     layer.build(query_shape, query_shape)
-    got = np.asarray(layer._kth_largest(values, k))
-    axes = layer._key_axes
+    axes = layer.key_axes
+    got = np.asarray(kth_largest(values, k, axes))
     flat = values.reshape(values.shape[: -len(axes)] + (-1,))
     expected = -np.sort(-flat, axis=-1)[..., k - 1]
     assert_allclose(got.reshape(expected.shape), expected, atol=0)
-    by_top_k = np.asarray(layer._top_k_kth(values, k))
+    by_top_k = np.asarray(top_k_kth(values, k, axes))
     assert_allclose(got, by_top_k, atol=0)
 
 
@@ -973,8 +977,6 @@ def test_renormalised_weights_gradient_is_autodiff_of_the_formula(
 ):
     # The closed-form backward (softmax over the kept keys) against
     # TensorFlow differentiating p keep / sum(p keep) with p = softmax(s).
-    from keras_adrec.layers.attention import masked_multi_head_attention as m
-
     rng = np.random.default_rng(0)
     scores = tf.constant(rng.normal(size=(2, 2, 5, 7)) * 3.0)
     keep = tf.constant(rng.random((2, 2, 5, 7)) < 0.5)
@@ -989,7 +991,7 @@ def test_renormalised_weights_gradient_is_autodiff_of_the_formula(
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(scores)
         p = tf.nn.softmax(scores, axis=-1)
-        fast = m._renormalise(scores, p, keep, (3,), floor)
+        fast = renormalise(scores, p, keep, (3,), floor)
         kept = tf.where(keep, p, 0.0)
         total = tf.reduce_sum(kept, axis=-1, keepdims=True)
         if floor is not None:
@@ -1010,13 +1012,10 @@ def test_renormalised_weights_gradient_is_autodiff_of_the_formula(
 @pytest.mark.tensorflow_only(reason="TensorFlow dropout generators")
 @pytest.mark.parametrize("use_hash", [False, True])
 def test_dropout_keep_masks_are_independent(use_hash):
-    # Both generators' keep decisions (Philox without XLA, the counter hash
-    # under XLA): the rate within 5 binomial standard errors, no correlation
-    # between neighbouring entries or between two seeds.
-    from keras_adrec.layers.attention.masked_multi_head_attention import (
-        dropout_keep_mask_tf,
-    )
-
+    # Both generators' keep decisions (the counter hash that
+    # `stateless_dropout` uses, and Philox): the rate within 5 binomial
+    # standard errors, no correlation between neighbouring entries or
+    # between two seeds.
     shape = (256, 27, 16)
     n = int(np.prod(shape))
 
@@ -1041,11 +1040,9 @@ def test_dropout_keep_masks_are_independent(use_hash):
 
 
 @pytest.mark.tensorflow_only(reason="TensorFlow dropout generators")
-def test_stateless_dropout_uses_the_hash_under_xla_only():
-    from keras_adrec.layers.attention.masked_multi_head_attention import (
-        dropout_keep_mask_tf,
-    )
-
+def test_stateless_dropout_uses_the_hash_in_every_mode():
+    # Eagerly, in a graph and under XLA the mask is the counter hash's, so
+    # one seed gives one mask whatever the mode (Philox gives another).
     x = np.ones((64, 27, 16), "float32")
     seed = keras.random.SeedGenerator(5).next()
     expected = {
@@ -1064,9 +1061,9 @@ def test_stateless_dropout_uses_the_hash_under_xla_only():
         def drop(inputs):
             return stateless_dropout(inputs, 0.3, generator)
 
-        assert_allclose(drop(tf.constant(x)), expected[jit], atol=0)
+        assert_allclose(drop(tf.constant(x)), expected[True], atol=0)
     eager = stateless_dropout(x, 0.3, keras.random.SeedGenerator(5))
-    assert_allclose(eager, expected[False], atol=0)
+    assert_allclose(eager, expected[True], atol=0)
 
 
 @pytest.mark.parametrize("rule", ["paper", "relative", "straight_through"])
