@@ -23,6 +23,9 @@ from keras_adrec.layers.attention.threshold_softmax import at_least_float32
 from keras_adrec.layers.attention.threshold_softmax import expand_attention_mask
 from keras_adrec.layers.attention.threshold_softmax import threshold_softmax
 
+# `MASK_RULES`, `DEFAULT_MASK_RULE` and `DEFAULT_MIN_KEYS` stay importable
+# from this module, where code written before the split finds them.
+
 
 @keras_adrec_export
 class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):

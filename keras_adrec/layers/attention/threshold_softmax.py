@@ -52,12 +52,14 @@ def renormalise(scores, probabilities, keep, axes, floor=None):
 
     `p = softmax(scores)` over `axes` and `keep` is a boolean constant, so
     `w` is the softmax of the scores over the kept keys and its gradient
-    is the softmax backward pass, `dL/ds = w (g - sum(w g))`. On the
-    TensorFlow backend that closed form is the gradient, applied directly
-    to the scores: automatic differentiation would run the backward of the
-    division and then of the first softmax, about six passes over the
-    `(B, H, T, S)` tensor instead of three. Other backends differentiate
-    the forward formula, which has the same gradient.
+    is the softmax backward pass, `dL/ds = w (g - sum(w g))`: exactly zero
+    for a row that keeps one key (`w` one-hot). On the TensorFlow backend
+    that closed form is the gradient of `p keep / sum(p keep)`, applied
+    directly to the scores: automatic differentiation would run the
+    backward of the division and then of the first softmax, about six
+    passes over the `(B, H, T, S)` tensor instead of three. Other backends
+    take the softmax of the kept scores, whose gradient is the same closed
+    form (their autodiff of the division would leave rounding residues).
 
     Args:
         scores: the logits `p` was computed from.
@@ -70,6 +72,13 @@ def renormalise(scores, probabilities, keep, axes, floor=None):
     Returns:
         The weights, with the shape and dtype of `probabilities`.
     """
+    if keras.backend.backend() != "tensorflow":
+        scores = ops.cast(scores, probabilities.dtype)
+        weights = softmax_over(ops.where(keep, scores, PADDING_FILL), axes)
+        if floor is None:
+            return weights
+        kept_any = ops.any(keep, axis=axes, keepdims=True)
+        return ops.where(kept_any, weights, 0.0)
 
     def forward(probabilities):
         kept = ops.where(keep, probabilities, 0.0)
@@ -78,8 +87,6 @@ def renormalise(scores, probabilities, keep, axes, floor=None):
             total = ops.maximum(total, floor)
         return kept / total
 
-    if keras.backend.backend() != "tensorflow":
-        return forward(probabilities)
     import tensorflow as tf
 
     @tf.custom_gradient

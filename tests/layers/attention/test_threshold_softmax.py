@@ -68,3 +68,29 @@ def test_softmax_over_trailing_axes_at_any_rank(shape, key_axes):
     got = softmax_over(keras.ops.convert_to_tensor(scores), key_axes)
     assert tuple(got.shape) == shape
     assert_allclose(got, _numpy_softmax(scores, key_axes), atol=1e-6)
+
+
+@pytest.mark.parametrize("with_padding", [False, True])
+def test_renormalised_weights_are_the_kept_probabilities_rescaled(
+    with_padding,
+):
+    # Every backend: w = p keep / sum(p keep), rows keeping nothing 0.
+    rng = np.random.default_rng(2)
+    scores = (rng.normal(size=(2, 2, 5, 7)) * 3.0).astype("float32")
+    keep = rng.random((2, 2, 5, 7)) < 0.5
+    keep[..., 2] = True
+    if with_padding:
+        keep[0, 1, 3] = False
+    p = _numpy_softmax(scores, (3,))
+    got = renormalise(
+        keras.ops.convert_to_tensor(scores),
+        keras.ops.convert_to_tensor(p),
+        keras.ops.convert_to_tensor(keep),
+        (3,),
+        1e-30 if with_padding else None,
+    )
+    kept = np.where(keep, p, 0.0)
+    total = np.maximum(kept.sum(-1, keepdims=True), 1e-30)
+    assert_allclose(got, kept / total, atol=1e-6)
+    if with_padding:
+        assert np.all(np.asarray(got)[0, 1, 3] == 0.0)
