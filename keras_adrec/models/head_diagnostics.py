@@ -25,22 +25,53 @@ def _adrec_interaction(model):
     return interaction
 
 
-def _gradients(model, features, labels, variables):
-    """Gradients of the mean binary cross-entropy for `variables`."""
-    if keras.backend.backend() != "tensorflow":
-        return None
-    import tensorflow as tf
+def _loss(labels, predictions):
+    """Mean binary cross-entropy of the batch."""
+    labels = keras.ops.reshape(keras.ops.cast(labels, "float32"), (-1, 1))
+    predictions = keras.ops.reshape(predictions, (-1, 1))
+    return keras.ops.mean(keras.losses.binary_crossentropy(labels, predictions))
 
-    labels = tf.reshape(tf.cast(labels, "float32"), (-1, 1))
-    with tf.GradientTape() as tape:
-        predictions = model(features, training=False)
-        loss = keras.ops.mean(
-            keras.losses.binary_crossentropy(
-                labels, keras.ops.reshape(predictions, (-1, 1))
+
+def _gradients(model, features, labels, variables):
+    """Gradients of the mean binary cross-entropy for `variables`.
+
+    By the running backend's own autodiff: `tf.GradientTape` on
+    TensorFlow, `jax.grad` of `model.stateless_call` on JAX.
+
+    Returns:
+        A dict from each variable's `path` to its gradient.
+
+    Raises:
+        NotImplementedError: on any other backend.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = _loss(labels, model(features, training=False))
+        grads = tape.gradient(loss, variables)
+        return dict(zip([v.path for v in variables], grads))
+    if backend == "jax":
+        import jax
+
+        trainable = model.trainable_variables
+        non_trainable = [v.value for v in model.non_trainable_variables]
+
+        def loss_of(values):
+            predictions, _ = model.stateless_call(
+                values, non_trainable, features, training=False
             )
-        )
-    grads = tape.gradient(loss, variables)
-    return dict(zip([v.path for v in variables], grads))
+            return _loss(labels, predictions)
+
+        grads = jax.grad(loss_of)([v.value for v in trainable])
+        by_path = {v.path: g for v, g in zip(trainable, grads)}
+        return {v.path: by_path.get(v.path) for v in variables}
+    raise NotImplementedError(
+        "`mask_diagnostics` computes gradient norms on the TensorFlow and "
+        f"JAX backends only; the running backend is {backend!r}. Call it "
+        "without `labels` for the keep statistics."
+    )
 
 
 def mask_diagnostics(model, features, labels=None):
@@ -52,9 +83,10 @@ def mask_diagnostics(model, features, labels=None):
             `interaction`).
         features: a batch of model inputs, `{"dense": ..., "sparse": ...}`.
         labels: optional array of 0/1 labels, shape `(B,)` or `(B, 1)`.
-            With labels (TensorFlow backend), the gradient of the batch's
-            mean binary cross-entropy, in inference mode, is reported per
-            head.
+            With labels, the gradient of the batch's mean binary
+            cross-entropy, in inference mode, is reported per head
+            (TensorFlow and JAX backends; others raise
+            `NotImplementedError`).
 
     Returns:
         A list with one dict per block, each with numpy arrays of shape

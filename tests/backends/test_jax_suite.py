@@ -7,8 +7,9 @@ have both in one suite.
 
 By default the child runs `JAX_TESTS`, chosen to add about a minute to the
 suite: the Ad-Rec attention, block and interaction, the embedding, the
-cross network (whose TFRS reference shows the `tensorflow_only` skip), and
-the train / save / reload tests of `tests/models/test_any_backend.py`.
+cross network (whose TFRS reference shows the `tensorflow_only` skip), the
+train / save / reload tests of `tests/models/test_any_backend.py` and the
+model's mask diagnostics (gradient norms by `jax.grad`).
 The baselines' numbers on JAX are checked against TensorFlow's in
 `test_cross_backend.py`. `ADREC_JAX_TESTS=all` runs every test
 under `tests/layers` and `tests/models` instead (several minutes of CPU;
@@ -32,6 +33,7 @@ JAX_TESTS = [
     "tests/layers/attention",
     "tests/layers/feature_interaction/test_adrec_interaction.py",
     "tests/models/test_any_backend.py",
+    "tests/models/test_mask_diagnostics.py::test_model_mask_diagnostics",
 ]
 ALL_TESTS = ["tests/layers", "tests/models"]
 

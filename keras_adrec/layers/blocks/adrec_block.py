@@ -4,18 +4,12 @@ import keras
 from keras import ops
 
 from keras_adrec.api_export import keras_adrec_export
-from keras_adrec.layers.attention.masked_multi_head_attention import (
-    DEFAULT_MASK_RULE,
-)
-from keras_adrec.layers.attention.masked_multi_head_attention import (
-    DEFAULT_MIN_KEYS,
-)
+from keras_adrec.layers.attention.mask_rules import DEFAULT_MASK_RULE
+from keras_adrec.layers.attention.mask_rules import DEFAULT_MIN_KEYS
 from keras_adrec.layers.attention.masked_multi_head_attention import (
     MaskedMultiHeadAttention,
 )
-from keras_adrec.layers.attention.masked_multi_head_attention import (
-    stateless_dropout,
-)
+from keras_adrec.layers.attention.stateless_dropout import stateless_dropout
 
 
 def _check_rate(name, value):
@@ -48,9 +42,10 @@ class AdRecBlock(keras.layers.Layer):
     `z = LN(z + Dropout(FFN(z)))`. `use_layer_norm=False` replaces every
     LayerNorm by the identity (paper Table 3 ablation).
 
-    The residual dropout draws its mask with a Philox stateless generator,
-    which stays fast under `jit_compile=True` on CPU, where a
-    `keras.layers.Dropout` costs tens to hundreds of milliseconds per step.
+    The residual dropout draws its mask with `stateless_dropout` (a counter
+    hash on TensorFlow), which stays fast under `jit_compile=True` on CPU,
+    where a `keras.layers.Dropout` costs tens to hundreds of milliseconds
+    per step.
     It is inverted dropout with rate `dropout`, inactive at inference.
 
     Args:

@@ -4,12 +4,8 @@ import keras
 from keras import ops
 
 from keras_adrec.api_export import keras_adrec_export
-from keras_adrec.layers.attention.masked_multi_head_attention import (
-    DEFAULT_MASK_RULE,
-)
-from keras_adrec.layers.attention.masked_multi_head_attention import (
-    DEFAULT_MIN_KEYS,
-)
+from keras_adrec.layers.attention.mask_rules import DEFAULT_MASK_RULE
+from keras_adrec.layers.attention.mask_rules import DEFAULT_MIN_KEYS
 from keras_adrec.layers.blocks.adrec_block import AdRecBlock
 
 

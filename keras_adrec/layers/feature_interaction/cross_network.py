@@ -27,7 +27,9 @@ class CrossNetwork(keras.layers.Layer):
     `projection_dim` is `None`, or the low-rank product `U_l V_l` of rank
     `projection_dim` (DCN-v2 eq. 1 and 2). Each cross layer is a
     `keras_rs.layers.FeatureCross`; with `diag_scale = s > 0` it uses
-    `W_l + s I` (keras-rs and TFRS option, off by default).
+    `W_l + s I`, and with a `pre_activation` `f` it computes
+    `x_0 * (f(W_l x_l + b_l) + s x_l) + x_l` (keras-rs and TFRS options,
+    off by default).
 
     This is the "stacked" DCN-v2 variant without the deep network: in the
     DLRM skeleton the top MLP after the interaction plays the deep part,
@@ -42,6 +44,9 @@ class CrossNetwork(keras.layers.Layer):
             Defaults to `0.0`.
         use_bias: bool. Whether each cross layer has the bias `b_l`.
             Defaults to `True`.
+        pre_activation: str, activation function or `None`. Applied to
+            `W_l x_l + b_l` before the product with `x_0`, to bound the
+            scale of each layer's output. Defaults to `None` (linear).
         kernel_initializer: str or `keras.initializers.Initializer`.
             Initializer of the `W` (or `U`, `V`) matrices. Defaults to
             `"glorot_uniform"`.
@@ -81,6 +86,7 @@ class CrossNetwork(keras.layers.Layer):
         projection_dim=None,
         diag_scale=0.0,
         use_bias=True,
+        pre_activation=None,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
         kernel_regularizer=None,
@@ -117,6 +123,7 @@ class CrossNetwork(keras.layers.Layer):
         )
         self.diag_scale = float(diag_scale)
         self.use_bias = bool(use_bias)
+        self.pre_activation = keras.activations.get(pre_activation)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
@@ -133,6 +140,7 @@ class CrossNetwork(keras.layers.Layer):
                 projection_dim=self.projection_dim,
                 diag_scale=self.diag_scale,
                 use_bias=self.use_bias,
+                pre_activation=self.pre_activation,
                 kernel_initializer=self.kernel_initializer,
                 bias_initializer=self.bias_initializer,
                 kernel_regularizer=self.kernel_regularizer,
@@ -168,6 +176,9 @@ class CrossNetwork(keras.layers.Layer):
                 "projection_dim": self.projection_dim,
                 "diag_scale": self.diag_scale,
                 "use_bias": self.use_bias,
+                "pre_activation": keras.activations.serialize(
+                    self.pre_activation
+                ),
                 "kernel_initializer": keras.initializers.serialize(
                     self.kernel_initializer
                 ),

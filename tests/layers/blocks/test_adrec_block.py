@@ -8,18 +8,10 @@ import pytest
 import tensorflow as tf
 
 from keras_adrec.layers import AdRecBlock
-from tests.layers.attention.test_masked_multi_head_attention import (
-    assert_away_from_relative_cutoff,
-)
-from tests.layers.attention.test_masked_multi_head_attention import (
-    assert_away_from_thresholds,
-)
-from tests.layers.attention.test_masked_multi_head_attention import (
-    numpy_attention,
-)
-from tests.layers.attention.test_masked_multi_head_attention import (
-    numpy_rule_attention,
-)
+from tests.layers.attention.references import assert_away_from_relative_cutoff
+from tests.layers.attention.references import assert_away_from_thresholds
+from tests.layers.attention.references import numpy_attention
+from tests.layers.attention.references import numpy_rule_attention
 from tests.test_case import assert_allclose
 from tests.test_case import assert_config_round_trip
 from tests.test_case import assert_keras_save_load

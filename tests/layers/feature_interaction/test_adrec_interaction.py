@@ -5,9 +5,7 @@ import numpy as np
 import pytest
 
 from keras_adrec.layers import AdRecInteraction
-from tests.layers.attention.test_masked_multi_head_attention import (
-    assert_away_from_thresholds,
-)
+from tests.layers.attention.references import assert_away_from_thresholds
 from tests.layers.blocks.test_adrec_block import numpy_layer_norm
 from tests.layers.blocks.test_adrec_block import randomize_weights
 from tests.layers.blocks.test_adrec_block import reference_for

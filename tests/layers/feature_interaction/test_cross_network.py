@@ -52,14 +52,22 @@ def _cross_weights(cross):
     return down, kernel, bias
 
 
-def _numpy_cross_network(x0, layer_weights, diag_scale):
-    """x_{l+1} = x0 * (x_l W (+ b) + s x_l) + x_l, W = U V when low rank."""
+NUMPY_ACTIVATIONS = {
+    None: lambda x: x,
+    "tanh": np.tanh,
+    "relu": lambda x: np.maximum(x, 0.0),
+}
+
+
+def _numpy_cross_network(x0, layer_weights, diag_scale, pre_activation=None):
+    """x_{l+1} = x0 * (f(x_l W (+ b)) + s x_l) + x_l, W = U V when low rank."""
     x = x0
     for down, kernel, bias in layer_weights:
         projected = x @ down if down is not None else x
         product = projected @ kernel
         if bias is not None:
             product = product + bias
+        product = NUMPY_ACTIVATIONS[pre_activation](product)
         product = product + diag_scale * x
         x = x0 * product + x
     return x
@@ -71,6 +79,13 @@ GRID = [
     {"num_layers": 3, "projection_dim": 2},
     {"num_layers": 2, "use_bias": False},
     {"num_layers": 2, "projection_dim": 5, "diag_scale": 0.5},
+    {"num_layers": 2, "pre_activation": "tanh"},
+    {
+        "num_layers": 2,
+        "projection_dim": 2,
+        "diag_scale": 0.5,
+        "pre_activation": "relu",
+    },
 ]
 
 
@@ -82,6 +97,7 @@ def test_matches_numpy(kwargs):
         np.concatenate(features, axis=-1),
         [_cross_weights(c) for c in layer.cross_layers],
         kwargs.get("diag_scale", 0.0),
+        kwargs.get("pre_activation"),
     )
     outputs = layer(features)
     test_case.assert_allclose(outputs, expected, atol=1e-5, rtol=1e-5)
@@ -101,6 +117,7 @@ def test_matches_keras_rs_feature_cross_stack(kwargs):
             projection_dim=kwargs.get("projection_dim"),
             diag_scale=kwargs.get("diag_scale", 0.0),
             use_bias=kwargs.get("use_bias", True),
+            pre_activation=kwargs.get("pre_activation"),
         )
         reference(x0, x0)
         reference.set_weights(ours.get_weights())
@@ -258,6 +275,7 @@ def test_config_round_trip():
         projection_dim=4,
         diag_scale=0.25,
         use_bias=False,
+        pre_activation="tanh",
         kernel_initializer="he_normal",
         bias_initializer="ones",
         kernel_regularizer="l2",
@@ -265,6 +283,7 @@ def test_config_round_trip():
     )
     clone = test_case.assert_config_round_trip(layer)
     assert (clone.num_layers, clone.projection_dim) == (3, 4)
+    assert clone.pre_activation is keras.activations.tanh
     test_case.assert_serialization_round_trip(layer)
 
 
