@@ -450,8 +450,8 @@ def test_a_tune_write_failure_is_one_line(
     pytest.importorskip("keras_tuner")
     from keras_adrec.jobs import tune as tune_job
 
-    def disk_full(**kwargs):
-        path = pathlib.Path(kwargs["output"]) / "trials.md"
+    def disk_full(settings):
+        path = pathlib.Path(settings.output) / "trials.md"
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
     monkeypatch.setattr(tune_job, "tune", disk_full)
