@@ -109,3 +109,15 @@ def test_no_private_names_imported_from_another_package(folder):
                     f"{path.relative_to(ROOT)}: {module} {name or ''}"
                 )
     assert not offenders, "\n".join(offenders)
+
+
+@pytest.mark.parametrize("folder", ["keras_adrec", "benchmarks"])
+def test_public_tensorflow_apis_only(folder):
+    """No `tensorflow.python.*` import (TensorFlow's private modules) in
+    the package or the benchmarks, not even inside a function."""
+    offenders = []
+    for path in sorted((ROOT / folder).rglob("*.py")):
+        for module, _, _ in _private_imports(path):
+            if module.split(".")[:2] == ["tensorflow", "python"]:
+                offenders.append(f"{path.relative_to(ROOT)}: {module}")
+    assert not offenders, "\n".join(offenders)
