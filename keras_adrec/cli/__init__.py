@@ -122,7 +122,11 @@ def main(argv=None):
         check_backend()
         # The command's one process-wide setting, made here and nowhere
         # else: glibc keeps freed memory (see keras_adrec.utils.allocator).
-        tune_malloc_for_training()
+        # Not under MultiWorkerMirroredStrategy: the tuning runs a dataset,
+        # which starts TensorFlow's runtime, after which that strategy can
+        # no longer configure its collectives.
+        if getattr(args, "strategy", None) != "multiworker":
+            tune_malloc_for_training()
         with raise_data_format_errors():
             COMMANDS[args.command].run(args)
     except SystemExit as stop:

@@ -166,3 +166,25 @@ def test_bad_usage_does_not_touch_the_allocator(monkeypatch, capsys):
     assert cli.main(["evaluate", "--no-such-flag"]) == 2
     assert "adrec: error:" in capsys.readouterr().err
     assert events == []
+
+
+@pytest.mark.parametrize(
+    "strategy, tuned", [("default", True), ("multiworker", False)]
+)
+def test_multiworker_training_leaves_the_runtime_unstarted(
+    monkeypatch, strategy, tuned
+):
+    # The tuning runs a dataset, which starts TensorFlow's runtime; then
+    # MultiWorkerMirroredStrategy could not configure its collectives.
+    events = []
+    monkeypatch.setattr(
+        cli, "tune_malloc_for_training", lambda: events.append("tune")
+    )
+    fake = types.SimpleNamespace(
+        add_parser=cli.COMMANDS["train"].add_parser,
+        run=lambda args: events.append("run"),
+    )
+    monkeypatch.setitem(cli.COMMANDS, "train", fake)
+    argv = ["train", "--data", "criteo:d", "--output", "o"]
+    assert cli.main([*argv, "--strategy", strategy]) == 0
+    assert events == (["tune", "run"] if tuned else ["run"])
