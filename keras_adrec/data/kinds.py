@@ -63,6 +63,11 @@ DATA_KINDS = {
         movielens_dataset,
         MOVIELENS_SCHEMA,
     ),
+    # A user's table: its columns come from a schema file (`--schema`).
+    "parquet": DataKind(
+        "parquet", "ranking", "Parquet files described by --schema"
+    ),
+    "csv": DataKind("csv", "ranking", "CSV files described by --schema"),
 }
 """Kind name -> `DataKind`."""
 
