@@ -149,7 +149,13 @@ def make_dataset(kind, paths, batch_size, **kwargs):
     ds = keras_adrec.data.make_dataset("criteo", "train.txt", 128)
     ```
     """
-    return data_kind(kind, task="ranking").reader(paths, batch_size, **kwargs)
+    reader = data_kind(kind, task="ranking").reader
+    if reader is None:
+        raise ValueError(
+            f"{kind}: data is read with a schema file (`adrec train "
+            "--schema`, `keras_adrec.data.load_table_data`)."
+        )
+    return reader(paths, batch_size, **kwargs)
 
 
 def make_train_val_datasets(
