@@ -67,6 +67,10 @@ class MultiHotLookup(keras.layers.Layer):
             for index, vocabulary in enumerate(self.vocabularies)
         ]
 
+    def build(self, input_shape=None):
+        # Nothing to create: the lookups hold their vocabularies already.
+        self.built = True
+
     @property
     def vocabulary_sizes(self):
         """Rows each multi-hot column's table needs (OOV included)."""

@@ -38,6 +38,7 @@ def build_table_model(
         {
             "dense": (None, int(num_dense)),
             "sparse": (None, len(vocabulary_sizes)),
+            "multi_hot": (None, len(multi_hot_vocabulary_sizes), None),
         }
     )
     compile_model(model, config, auc_metric=auc_metric, jit_compile=False)

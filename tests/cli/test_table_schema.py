@@ -60,12 +60,18 @@ def _train(data, schema, output, *extra):
     )
 
 
-def test_train_and_evaluate_a_parquet_table(table_dir, capsys):
+@pytest.fixture(scope="module")
+def trained_table(table_dir):
     out = table_dir / "run"
     status = _train(
         f"parquet:{table_dir / 'data'}", table_dir / "schema.json", out
     )
-    assert status == 0, capsys.readouterr().err
+    assert status == 0
+    return out
+
+
+def test_train_and_evaluate_a_parquet_table(table_dir, trained_table, capsys):
+    out = trained_table
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0 <= metrics["gauc"] <= 1
     assert set(metrics["calibration"]) == {
@@ -138,3 +144,55 @@ def test_bad_schema_file_exits_1_naming_it(table_dir, tmp_path, capsys):
     assert status == 1
     err = capsys.readouterr().err
     assert "schema.json" in err and "label" in err
+
+
+def test_export_serves_the_list_column(trained_table, tmp_path):
+    import tensorflow as tf
+
+    from keras_adrec.data import MultiHotLookup
+    from keras_adrec.export import export_for_serving
+    from keras_adrec.training import ModelDirectory
+
+    run = ModelDirectory(trained_table)
+    model, preprocessor, _ = run.load_ranking()
+    lookup = MultiHotLookup.load_artifacts(run.preprocessing_path)
+    dense = tf.constant([[1.0], [2.0]])
+    categorical = tf.constant([["c0"], ["c4"]])
+    bags = [["t1", "t2"], []]
+    inputs = preprocessor({"dense": dense, "categorical": categorical})
+    inputs["multi_hot"] = lookup([tf.ragged.constant(bags, tf.string)])
+    expected = model(inputs).numpy()
+
+    loaded = tf.saved_model.load(
+        str(export_for_serving(trained_table, tmp_path))
+    )
+    served = loaded.signatures["serving_default"](
+        dense=dense,
+        categorical=categorical,
+        multi_hot=tf.constant([[["t1", "t2", ""]], [["", "", ""]]]),
+    )["probability"]
+    np.testing.assert_allclose(served.numpy(), expected, atol=1e-6)
+    examples = [
+        tf.train.Example(
+            features=tf.train.Features(
+                feature={
+                    "I1": tf.train.Feature(
+                        float_list=tf.train.FloatList(value=[d])
+                    ),
+                    "C1": tf.train.Feature(
+                        bytes_list=tf.train.BytesList(value=[c.encode()])
+                    ),
+                    "tags": tf.train.Feature(
+                        bytes_list=tf.train.BytesList(
+                            value=[t.encode() for t in bag]
+                        )
+                    ),
+                }
+            )
+        ).SerializeToString()
+        for d, c, bag in zip([1.0, 2.0], ["c0", "c4"], bags)
+    ]
+    served = loaded.signatures["serve_examples"](
+        examples=tf.constant(examples)
+    )["probability"]
+    np.testing.assert_allclose(served.numpy(), expected, atol=1e-6)
