@@ -50,7 +50,8 @@ class TableSchema:
             `list<int64>`; in CSV, values joined by `|`), one bag of ids
             each. Defaults to `()`.
         group: str or None. The column whose values group the rows for
-            GAUC (a user id). Defaults to None.
+            GAUC (a user id); it may also be a dense or categorical
+            feature. Defaults to None.
         combiner: str. How a bag of ids is pooled into one token:
             `"sum"`, `"mean"` or `"attention"`
             (`keras_adrec.layers.MultiHotEmbedding`). Defaults to `"mean"`.
@@ -87,9 +88,8 @@ class TableSchema:
                 )
             object.__setattr__(self, key, tuple(value))
         names = [self.label, *self.features]
-        if self.group is not None:
-            names.append(self.group)
-        for name in names:
+        group = [self.group] if self.group is not None else []
+        for name in names + group:
             if not isinstance(name, str) or not name:
                 raise ValueError(
                     f"Column names must be non-empty strings. Received: "
@@ -100,6 +100,10 @@ class TableSchema:
             raise ValueError(
                 f"A column may have one role only. Received more than one "
                 f"for: {', '.join(duplicates)}"
+            )
+        if self.group == self.label:
+            raise ValueError(
+                f"The group column cannot be the label ({self.label})."
             )
         if not self.features:
             raise ValueError(
@@ -115,8 +119,8 @@ class TableSchema:
     @property
     def columns(self):
         """Every column the schema reads, label first, group last."""
-        group = (self.group,) if self.group is not None else ()
-        return (self.label, *self.features, *group)
+        extra = self.group is not None and self.group not in self.features
+        return (self.label, *self.features, *((self.group,) if extra else ()))
 
     def dataset_schema(self):
         """The `DatasetSchema` of the dense and categorical columns."""

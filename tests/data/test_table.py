@@ -190,6 +190,9 @@ def test_schema_file_round_trip_and_errors(tmp_path):
     assert load_table_schema(path) == SCHEMA
     minimal = TableSchema.from_dict({"label": "y", "categorical": ["c"]})
     assert minimal.columns == ("y", "c") and minimal.group is None
+    # The group may also be a feature (a user id often is).
+    grouped = TableSchema(label="y", categorical=("u", "c"), group="u")
+    assert grouped.columns == ("y", "u", "c")
     for text, message in [
         ('{"label": "y", "dense": ["a"], "tags": []}', "Unknown schema key"),
         ('{"dense": ["a"]}', "no `label`"),
@@ -197,6 +200,8 @@ def test_schema_file_round_trip_and_errors(tmp_path):
         ('{"label": "y", "dense": "a"}', "list of column names"),
         ('{"label": "y", "dense": ["a"], "categorical": ["a"]}', "one role"),
         ('{"label": "y", "dense": ["a"], "combiner": "max"}', "combiner"),
+        ('{"label": "y", "dense": ["a"], "group": "y"}', "cannot be the label"),
+        ('{"label": "y", "dense": ["a"], "group": ""}', "non-empty"),
         ('{"label": "y",', "not JSON"),
     ]:
         path.write_text(text)
