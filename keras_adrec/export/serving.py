@@ -178,6 +178,8 @@ def export_for_serving(model_dir, export_dir, version=None, overwrite=False):
     def write(staging):
         archive.write_out(str(staging), verbose=False)
         _write_metadata(staging, model_dir, config, preprocessor, version)
+        if lookup is not None:
+            _add_multi_hot_metadata(staging, lookup)
 
     return publish_version(export_dir, version, write, inputs=[model_dir])
 
@@ -411,6 +413,21 @@ def _stack_columns(features, names, dtype):
     if not names:
         return tf.zeros([tf.shape(next(iter(features.values())))[0], 0], dtype)
     return tf.stack([features[name] for name in names], axis=1)
+
+
+def _add_multi_hot_metadata(version_dir, lookup):
+    """Describe the `multi_hot` input in `adrec_serving.json`."""
+    path = pathlib.Path(version_dir) / METADATA_FILE
+    metadata = json.loads(path.read_text())
+    metadata["multi_hot"] = {
+        "names": lookup.names,
+        "vocabulary_sizes": lookup.vocabulary_sizes,
+    }
+    metadata["signatures"][SERVING_SIGNATURE]["inputs"]["multi_hot"] = (
+        f"string [batch, {len(lookup.names)}, L] "
+        f"({', '.join(lookup.names)}); each list padded with ''"
+    )
+    path.write_text(json.dumps(metadata, indent=2))
 
 
 def _write_metadata(version_dir, model_dir, config, preprocessor, version):

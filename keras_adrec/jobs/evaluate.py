@@ -54,7 +54,8 @@ def evaluate(settings):
         settings: an `EvaluateSettings`.
 
     Returns:
-        dict with `auc`, `logloss`, `accuracy`, `examples` and
+        dict with `auc`, `logloss`, `accuracy`, `calibration`, `gauc` (a
+        table whose schema names a group column), `examples` and
         `skipped_lines` (ranking data) or `points` (Taobao); strict JSON
         values: a non-finite metric is None and named in `warnings`, as
         are labels of one class (AUC undefined).

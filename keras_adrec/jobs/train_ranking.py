@@ -3,7 +3,9 @@
 This is what `adrec train` runs for ranking data, usable from Python too:
 `train_ranking(TrainRankingSettings(data=..., output=..., preset=...))`.
 It writes a model directory (`keras_adrec.training.ModelDirectory`) whose
-`metrics.json` holds `auc`, `logloss`, `accuracy` on validation, plus `steps`,
+`metrics.json` holds `auc`, `logloss`, `accuracy`, `calibration` (`ece`,
+`predicted_ctr`, `observed_ctr`) and, for a table whose schema names a
+group column, `gauc` on validation, plus `steps`,
   `steps_to_target` (or null), `samples_per_sec`, the strategy and its
   replica count, the learning rate used, the mixed-precision policy and
   `resumed_from_step`.
