@@ -153,7 +153,7 @@ def table_dataset(
             features["group"] = group
         return features, label
 
-    dataset = dataset.map(to_raw).unbatch().batch(batch_size)
+    dataset = dataset.map(to_raw).rebatch(batch_size)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 

@@ -78,6 +78,9 @@ def test_directory_of_files_in_order_and_time_split(tmp_path):
     pq.write_table(table.slice(0, 2), tmp_path / "part-0.parquet")
     pq.write_table(table.slice(2), tmp_path / "part-1.parquet")
     whole = _rows(table_dataset(tmp_path, 3, SCHEMA))
+    # Batches run across files: 2 + 3 rows make batches of 3 and 2.
+    sizes = [int(y.shape[0]) for _, y in table_dataset(tmp_path, 3, SCHEMA)]
+    assert sizes == [3, 2]
     assert whole["categorical"] == [b"a", b"b", b"", b"a", b"c"]
     train = _rows(table_dataset(tmp_path, 3, SCHEMA, split="train"))
     val = _rows(table_dataset(tmp_path, 3, SCHEMA, split="val"))
