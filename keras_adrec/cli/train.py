@@ -54,6 +54,13 @@ def add_parser(subparsers):
         action="store_true",
         help="replace a finished run in --output (default: refuse)",
     )
+    p.add_argument(
+        "--schema",
+        default=None,
+        metavar="FILE",
+        help="JSON file naming the label, dense, categorical, multi_hot and "
+        "group columns of parquet:/csv: data (see docs/schema.md)",
+    )
     p.add_argument("--val-data", default=None)
     p.add_argument("--val-fraction", type=fraction, default=0.2)
     p.add_argument("--split", choices=("time", "random"), default="time")
@@ -117,6 +124,7 @@ def check(args):
     if args.val_data:
         inputs += check_val_data(args.val_data, kind)
     check_strategy(args.strategy)
+    table = _check_schema(kind, args.schema)
     preset = args.preset or DEFAULT_PRESETS[task]
     overrides = parse_set(args.set)
     fields = check_preset(preset, overrides)
@@ -164,6 +172,8 @@ def check(args):
         # MultiWorkerMirroredStrategy can no longer configure its
         # collectives: there the fields are checked when the model builds.
         schema = adrec_data.schema_for(kind) if task == "ranking" else None
+        if table is not None:
+            schema = table.dataset_schema()
         check_model_fields(fields, schema)
     inputs += [args.checkpoint_dir] if args.checkpoint_dir else []
     check_output_dir(args.output, overwrite=args.overwrite, inputs=inputs)
@@ -210,7 +220,27 @@ def check(args):
         checkpoint_every=args.checkpoint_every,
         mixed_precision=args.mixed_precision,
         overwrite=args.overwrite,
+        schema=args.schema,
     )
+
+
+def _check_schema(kind, schema):
+    """The `TableSchema` of `--schema` (None without it); `UsageError`
+    when `--schema` and the data kind do not go together."""
+    tables = ("parquet", "csv")
+    if schema is None:
+        if kind in tables:
+            raise UsageError(
+                f"--data {kind}:... needs --schema FILE naming its columns "
+                "(see docs/schema.md)"
+            )
+        return None
+    if kind not in tables:
+        raise UsageError(
+            f"--schema describes parquet: or csv: data, not {kind} data"
+        )
+    # A bad file is a data error (exit 1), raised as `SchemaFileError`.
+    return adrec_data.load_table_schema(schema)
 
 
 def run(args):

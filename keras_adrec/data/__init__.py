@@ -24,6 +24,8 @@ from keras_adrec.data.kinds import make_dataset
 from keras_adrec.data.kinds import make_train_val_datasets
 from keras_adrec.data.kinds import parse_data_spec
 from keras_adrec.data.kinds import schema_for
+from keras_adrec.data.multi_hot_lookup import MultiHotLookup
+from keras_adrec.data.multi_hot_lookup import preprocess_table
 from keras_adrec.data.parquet import parquet_dataset
 from keras_adrec.data.ranking_data import RankingData
 from keras_adrec.data.ranking_data import load_ranking_data
@@ -33,6 +35,11 @@ from keras_adrec.data.schema import CRITEO_SCHEMA
 from keras_adrec.data.schema import DatasetSchema
 from keras_adrec.data.synthetic import CRITEO_KAGGLE_CARDINALITIES
 from keras_adrec.data.synthetic import SyntheticCriteo
+from keras_adrec.data.table import table_dataset
+from keras_adrec.data.table_data import load_table_data
+from keras_adrec.data.table_schema import SchemaFileError
+from keras_adrec.data.table_schema import TableSchema
+from keras_adrec.data.table_schema import load_table_schema
 from keras_adrec.data.taobao import TaobaoSplit
 from keras_adrec.data.taobao import prepare_taobao
 from keras_adrec.data.taobao_events import BEHAVIORS
@@ -75,4 +82,11 @@ __all__ = [
     "preprocess",
     "raise_data_format_errors",
     "schema_for",
+    "MultiHotLookup",
+    "SchemaFileError",
+    "TableSchema",
+    "load_table_data",
+    "load_table_schema",
+    "preprocess_table",
+    "table_dataset",
 ]

@@ -63,6 +63,11 @@ DATA_KINDS = {
         movielens_dataset,
         MOVIELENS_SCHEMA,
     ),
+    # A user's table: its columns come from a schema file (`--schema`).
+    "parquet": DataKind(
+        "parquet", "ranking", "Parquet files described by --schema"
+    ),
+    "csv": DataKind("csv", "ranking", "CSV files described by --schema"),
 }
 """Kind name -> `DataKind`."""
 
@@ -144,7 +149,13 @@ def make_dataset(kind, paths, batch_size, **kwargs):
     ds = keras_adrec.data.make_dataset("criteo", "train.txt", 128)
     ```
     """
-    return data_kind(kind, task="ranking").reader(paths, batch_size, **kwargs)
+    reader = data_kind(kind, task="ranking").reader
+    if reader is None:
+        raise ValueError(
+            f"{kind}: data is read with a schema file (`adrec train "
+            "--schema`, `keras_adrec.data.load_table_data`)."
+        )
+    return reader(paths, batch_size, **kwargs)
 
 
 def make_train_val_datasets(

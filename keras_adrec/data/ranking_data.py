@@ -50,6 +50,8 @@ class RankingData:
             days), in the form of `val`; None when there are none.
         train_rows: int or None. Training rows counted while fitting the
             vocabularies (one epoch's length); None in hashing mode.
+        multi_hot_lookup: the `MultiHotLookup` of a table's multi-hot
+            columns (`load_table_data`), or None.
     """
 
     train: object
@@ -60,6 +62,7 @@ class RankingData:
     read_stats: dict = dataclasses.field(default_factory=dict)
     holdout: object = None
     train_rows: object = None
+    multi_hot_lookup: object = None
 
     @property
     def vocabulary_sizes(self):

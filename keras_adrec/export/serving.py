@@ -30,6 +30,12 @@ probability):
   NaN (= missing, same as 0); an absent categorical feature reads as "".
   A dense feature sent as `int64_list` is rejected by the parser.
 
+A model trained on a table with multi-hot columns (`adrec train --schema`)
+takes a third input, `multi_hot`: string `[batch, num_multi_hot, L]`, each
+column's list padded with "" to any common length L (a "" value is
+padding); in `serve_examples` each multi-hot column is a `bytes_list` of
+any length (integer lists sent as their decimal strings).
+
 A tensor of the wrong dtype, of the wrong width or rank, or a batch size
 that differs between `dense` and `categorical`, raises an
 `InvalidArgumentError` (through `loaded.signatures[...]` or TF Serving) or a
@@ -60,6 +66,7 @@ import keras
 import tensorflow as tf
 
 from keras_adrec.data.kinds import kind_names
+from keras_adrec.data.multi_hot_lookup import MultiHotLookup
 from keras_adrec.training import run_folder
 from keras_adrec.training import run_writes
 from keras_adrec.training.model_directory import ModelDirectory
@@ -165,11 +172,14 @@ def export_for_serving(model_dir, export_dir, version=None, overwrite=False):
             f"({', '.join(kind_names(task='ranking'))})."
         )
     model, preprocessor, config = run.load_ranking()
-    archive = build_export_archive(model, preprocessor)
+    lookup = MultiHotLookup.load_artifacts(run.preprocessing_path)
+    archive = build_export_archive(model, preprocessor, lookup)
 
     def write(staging):
         archive.write_out(str(staging), verbose=False)
         _write_metadata(staging, model_dir, config, preprocessor, version)
+        if lookup is not None:
+            _add_multi_hot_metadata(staging, lookup)
 
     return publish_version(export_dir, version, write, inputs=[model_dir])
 
@@ -256,7 +266,7 @@ def publish_version(export_dir, version, write, inputs=()):
     return target
 
 
-def build_export_archive(model, preprocessor):
+def build_export_archive(model, preprocessor, lookup=None):
     """A `keras.export.ExportArchive` with the two serving endpoints.
 
     Args:
@@ -264,6 +274,8 @@ def build_export_archive(model, preprocessor):
             `RankingModel`), returning probabilities `[batch, 1]`.
         preprocessor: the fitted `keras_adrec.data.FeaturePreprocessor`
             whose outputs `model` takes.
+        lookup: the `keras_adrec.data.MultiHotLookup` of a table's
+            multi-hot columns, or None.
 
     Returns:
         The archive; `archive.write_out(path)` writes the SavedModel.
@@ -279,6 +291,8 @@ def build_export_archive(model, preprocessor):
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.track(preprocessor)
+    if lookup is not None:
+        return _multi_hot_archive(archive, model, preprocessor, lookup)
 
     def serve_raw(dense, categorical):
         dense = tf.ensure_shape(
@@ -324,10 +338,96 @@ def build_export_archive(model, preprocessor):
     return archive
 
 
+def _multi_hot_archive(archive, model, preprocessor, lookup):
+    """The endpoints of a model with multi-hot columns (`lookup`)."""
+    schema = preprocessor.schema
+    lookup.build()
+    archive.track(lookup)
+    names = lookup.names
+
+    def predict(dense, categorical, bags):
+        inputs = preprocessor({"dense": dense, "categorical": categorical})
+        inputs["multi_hot"] = lookup(bags)
+        probability = model(inputs, training=False)
+        return {OUTPUT_NAME: tf.cast(probability, tf.float32)}
+
+    def serve_raw(dense, categorical, multi_hot):
+        multi_hot = tf.ensure_shape(
+            multi_hot, [None, len(names), None], name="check_multi_hot_shape"
+        )
+        same_batch = tf.debugging.assert_equal(
+            [tf.shape(categorical)[0], tf.shape(multi_hot)[0]],
+            tf.shape(dense)[0],
+            message="`dense`, `categorical` and `multi_hot` must have the "
+            "same batch size",
+        )
+        with tf.control_dependencies([same_batch]):
+            dense = tf.identity(dense)
+        bags = [
+            _drop_empty(tf.RaggedTensor.from_tensor(multi_hot[:, i]))
+            for i in range(len(names))
+        ]
+        return predict(dense, categorical, bags)
+
+    feature_spec = example_feature_spec(schema)
+    feature_spec.update(
+        {name: tf.io.RaggedFeature(tf.string) for name in names}
+    )
+
+    def serve_examples(examples):
+        features = tf.io.parse_example(examples, feature_spec)
+        dense = _stack_columns(features, schema.dense_names, tf.float32)
+        categorical = _stack_columns(
+            features, schema.categorical_names, tf.string
+        )
+        bags = [_drop_empty(features[name]) for name in names]
+        return predict(dense, categorical, bags)
+
+    archive.add_endpoint(
+        SERVING_SIGNATURE,
+        serve_raw,
+        input_signature=raw_input_signature(schema)
+        + [
+            tf.TensorSpec([None, len(names), None], tf.string, name="multi_hot")
+        ],
+    )
+    archive.add_endpoint(
+        EXAMPLES_SIGNATURE,
+        serve_examples,
+        input_signature=[tf.TensorSpec([None], tf.string, name="examples")],
+    )
+    return archive
+
+
+def _drop_empty(bag):
+    """A ragged `[batch, None]` bag without its "" values (padding)."""
+    keep = tf.not_equal(bag.flat_values, "")
+    return tf.RaggedTensor.from_value_rowids(
+        tf.boolean_mask(bag.flat_values, keep),
+        tf.boolean_mask(bag.value_rowids(), keep),
+        nrows=bag.nrows(),
+    )
+
+
 def _stack_columns(features, names, dtype):
     if not names:
         return tf.zeros([tf.shape(next(iter(features.values())))[0], 0], dtype)
     return tf.stack([features[name] for name in names], axis=1)
+
+
+def _add_multi_hot_metadata(version_dir, lookup):
+    """Describe the `multi_hot` input in `adrec_serving.json`."""
+    path = pathlib.Path(version_dir) / METADATA_FILE
+    metadata = json.loads(path.read_text())
+    metadata["multi_hot"] = {
+        "names": lookup.names,
+        "vocabulary_sizes": lookup.vocabulary_sizes,
+    }
+    metadata["signatures"][SERVING_SIGNATURE]["inputs"]["multi_hot"] = (
+        f"string [batch, {len(lookup.names)}, L] "
+        f"({', '.join(lookup.names)}); each list padded with ''"
+    )
+    path.write_text(json.dumps(metadata, indent=2))
 
 
 def _write_metadata(version_dir, model_dir, config, preprocessor, version):

@@ -54,7 +54,8 @@ def evaluate(settings):
         settings: an `EvaluateSettings`.
 
     Returns:
-        dict with `auc`, `logloss`, `accuracy`, `examples` and
+        dict with `auc`, `logloss`, `accuracy`, `calibration`, `gauc` (a
+        table whose schema names a group column), `examples` and
         `skipped_lines` (ranking data) or `points` (Taobao); strict JSON
         values: a non-finite metric is None and named in `warnings`, as
         are labels of one class (AUC undefined).
@@ -89,7 +90,9 @@ def evaluate(settings):
 
 def evaluate_ranking(run, kind, paths, batch_size=1024, on_bad_lines="error"):
     """Score every row of ranking files with a `ModelDirectory`'s model."""
-    model, preprocessor, _ = run.load_ranking()
+    model, preprocessor, config = run.load_ranking()
+    if config.get("schema") is not None:
+        return _evaluate_table(run, model, preprocessor, config, paths, kind)
     raw = adrec_data.make_dataset(
         kind, paths, batch_size, on_bad_lines=on_bad_lines
     )
@@ -98,6 +101,21 @@ def evaluate_ranking(run, kind, paths, batch_size=1024, on_bad_lines="error"):
         metrics = evaluate_model(model, dataset)
     stats = getattr(raw, "read_stats", None)
     metrics["skipped_lines"] = stats.skipped_lines if stats is not None else 0
+    return metrics
+
+
+def _evaluate_table(run, model, preprocessor, config, paths, kind):
+    """Score every row of a table read with the run's schema file; GAUC
+    when the schema names a group column."""
+    schema = adrec_data.TableSchema.from_dict(config["schema"])
+    lookup = adrec_data.MultiHotLookup.load_artifacts(run.preprocessing_path)
+    raw = adrec_data.table_dataset(paths, 4096, schema, file_format=kind)
+    dataset = adrec_data.preprocess_table(
+        raw, preprocessor, lookup, with_group=schema.group is not None
+    )
+    with adrec_data.raise_data_format_errors():
+        metrics = evaluate_model(model, dataset)
+    metrics["skipped_lines"] = 0
     return metrics
 
 

@@ -3,7 +3,9 @@
 This is what `adrec train` runs for ranking data, usable from Python too:
 `train_ranking(TrainRankingSettings(data=..., output=..., preset=...))`.
 It writes a model directory (`keras_adrec.training.ModelDirectory`) whose
-`metrics.json` holds `auc`, `logloss`, `accuracy` on validation, plus `steps`,
+`metrics.json` holds `auc`, `logloss`, `accuracy`, `calibration` (`ece`,
+`predicted_ctr`, `observed_ctr`) and, for a table whose schema names a
+group column, `gauc` on validation, plus `steps`,
   `steps_to_target` (or null), `samples_per_sec`, the strategy and its
   replica count, the learning rate used, the mixed-precision policy and
   `resumed_from_step`.
@@ -59,6 +61,7 @@ from keras_adrec.training.run_checks import add_warning
 from keras_adrec.training.run_checks import check_summary
 from keras_adrec.training.run_checks import check_validation_overlap
 from keras_adrec.training.run_checks import strict_metrics
+from keras_adrec.training.table_model import build_table_model
 from keras_adrec.training.training_checkpoint import TrainingCheckpoint
 
 DEFAULT_CHECKPOINT_EVERY = 100
@@ -99,6 +102,9 @@ class TrainRankingSettings:
         overwrite: bool. Replace a finished run in `output`. The run is
             written beside `output` and renamed into place when it ends;
             a failed run leaves `output` as it was.
+        schema: str or None. A schema file (`keras_adrec.data.TableSchema`,
+            docs/schema.md) naming the columns of `parquet:` or `csv:`
+            data; required for those kinds, refused for the others.
 
     Example:
 
@@ -130,6 +136,7 @@ class TrainRankingSettings:
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
     mixed_precision: str = "off"
     overwrite: bool = False
+    schema: str | None = None
 
     def __post_init__(self):
         self.validate()
@@ -156,6 +163,8 @@ class TrainRankingSettings:
         checks.check_choice(
             "mixed_precision", self.mixed_precision, MIXED_PRECISION_POLICIES
         )
+        if self.schema is not None:
+            checks.check_type("schema", self.schema, str, "a schema file path")
 
 
 def train_ranking(settings):
@@ -190,6 +199,7 @@ def train_ranking(settings):
     checkpoint_dir = settings.checkpoint_dir
     strategy = settings.strategy
     kind, paths = adrec_data.parse_data_spec(data, task="ranking")
+    table = _table_schema(kind, settings.schema)
     val_paths = None
     overlap = []
     if val_data:
@@ -201,9 +211,10 @@ def train_ranking(settings):
                 f"--val-data kind {val_kind!r} differs from --data kind "
                 f"{kind!r}."
             )
-        overlap = check_validation_overlap(
-            paths, val_paths, header=kind == "avazu"
-        )
+        if table is None:
+            overlap = check_validation_overlap(
+                paths, val_paths, header=kind == "avazu"
+            )
     if isinstance(strategy, str) or strategy is None:
         strategy = distribution.make_strategy(strategy)
     chief = distribution.is_chief(strategy)
@@ -214,19 +225,33 @@ def train_ranking(settings):
     ) as path:
         run = ModelDirectory(path)
 
-        loaded = adrec_data.load_ranking_data(
-            data,
-            val_data=val_data,
-            val_fraction=val_fraction,
-            split_mode=split_mode,
-            seed=seed,
-            on_bad_lines=on_bad_lines,
-            min_frequency=fields.min_frequency,
-            max_index_range=fields.max_index_range,
-            batch_size=fields.batch_size,
-        )
+        if table is not None:
+            loaded = adrec_data.load_table_data(
+                data,
+                table,
+                val_data=val_data,
+                val_fraction=val_fraction,
+                split_mode=split_mode,
+                min_frequency=fields.min_frequency,
+                max_index_range=fields.max_index_range,
+                batch_size=fields.batch_size,
+            )
+        else:
+            loaded = adrec_data.load_ranking_data(
+                data,
+                val_data=val_data,
+                val_fraction=val_fraction,
+                split_mode=split_mode,
+                seed=seed,
+                on_bad_lines=on_bad_lines,
+                min_frequency=fields.min_frequency,
+                max_index_range=fields.max_index_range,
+                batch_size=fields.batch_size,
+            )
         if chief:
             loaded.preprocessor.save_artifacts(run.preprocessing_path)
+            if loaded.multi_hot_lookup is not None:
+                loaded.multi_hot_lookup.save_artifacts(run.preprocessing_path)
 
         with strategy.scope(), dtype_policy(mixed_precision):
             batches = int(loaded.train.cardinality())
@@ -239,16 +264,26 @@ def train_ranking(settings):
                 train_batches = train_batches.apply(
                     tf.data.experimental.assert_cardinality(batches)
                 )
-            model = build_ranking_model(
-                fields,
-                loaded.vocabulary_sizes,
-                loaded.num_dense,
-                auc_metric=True,
-                # Graph or XLA, whichever trains these steps faster
-                # (measured); unknown length (hashing mode) counts as long.
-                jit_compile="fastest",
-                steps=batches * fields.epochs if batches >= 0 else None,
-            )
+            if loaded.multi_hot_lookup is not None:
+                model = build_table_model(
+                    fields,
+                    loaded.vocabulary_sizes,
+                    loaded.num_dense,
+                    loaded.multi_hot_lookup.vocabulary_sizes,
+                    table.combiner,
+                )
+            else:
+                model = build_ranking_model(
+                    fields,
+                    loaded.vocabulary_sizes,
+                    loaded.num_dense,
+                    auc_metric=True,
+                    # Graph or XLA, whichever trains these steps faster
+                    # (measured); unknown length (hashing mode) counts as
+                    # long.
+                    jit_compile="fastest",
+                    steps=batches * fields.epochs if batches >= 0 else None,
+                )
             model.optimizer.build(model.trainable_variables)
         logger = ResumableConvergenceLogger(
             loaded.val,
@@ -268,6 +303,8 @@ def train_ranking(settings):
             "on_bad_lines": on_bad_lines,
             "mixed_precision": mixed_precision,
         }
+        if table is not None:
+            config["schema"] = table.to_dict()
         checkpoint = None
         start_step = 0
         if checkpoint_dir:
@@ -355,6 +392,24 @@ def train_ranking(settings):
             run.save_model(model)
             run.write_metrics(summary)
         return summary
+
+
+def _table_schema(kind, schema_path):
+    """The `TableSchema` of a `parquet:`/`csv:` run, None for the others."""
+    tables = ("parquet", "csv")
+    if schema_path is None:
+        if kind in tables:
+            raise ValueError(
+                f"{kind}: data needs a schema file naming its columns "
+                "(--schema schema.json; see docs/schema.md)."
+            )
+        return None
+    if kind not in tables:
+        raise ValueError(
+            f"A schema file describes parquet: or csv: data, not {kind}: "
+            "data (its columns are known)."
+        )
+    return adrec_data.load_table_schema(schema_path)
 
 
 def _fingerprint(config, preprocessor):

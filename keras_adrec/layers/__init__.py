@@ -6,6 +6,7 @@ from keras_adrec.layers.attention.masked_multi_head_attention import (
 from keras_adrec.layers.blocks.adrec_block import AdRecBlock
 from keras_adrec.layers.blocks.mlp import MLP
 from keras_adrec.layers.embedding.feature_embedding import FeatureEmbedding
+from keras_adrec.layers.embedding.multi_hot_embedding import MultiHotEmbedding
 from keras_adrec.layers.feature_interaction.adrec_interaction import (
     AdRecInteraction,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "FeatureEmbedding",
     "MLP",
     "MaskedMultiHeadAttention",
+    "MultiHotEmbedding",
     "MultiHeadAttentionContext",
     "RecurrentContext",
     "TimeSeriesLayer",

@@ -4,6 +4,7 @@ import numpy as np
 from keras_adrec.api_export import keras_adrec_export
 from keras_adrec.layers import MLP
 from keras_adrec.layers import FeatureEmbedding
+from keras_adrec.layers import MultiHotEmbedding
 from keras_adrec.models.interactions import build_interaction
 from keras_adrec.models.presets import as_preset
 from keras_adrec.models.presets import get_preset
@@ -35,12 +36,18 @@ class RankingModel(keras.Model):
             (`"dot"`, `"fm"`, `"autoint"`, `"dcnv2"`, `"adrec"`) built with
             the RM1 preset's settings.
         top_stack: layer mapping `[B, D + K]` to one logit `[B, 1]`.
+        multi_hot_layer: optional layer mapping bags of ids `[B, M, L]` to
+            `[B, M, D]`, such as `keras_adrec.layers.MultiHotEmbedding`; its
+            M tokens join the interaction after the N embeddings (N+M+1
+            tokens). Defaults to `None` (no multi-hot features).
         **kwargs: base model keyword arguments, such as `name`.
 
     Call arguments:
         inputs: dict with `"dense"`, float `[B, num_dense]`, and `"sparse"`,
             int `[B, N]` (the output of
-            `keras_adrec.data.FeaturePreprocessor`).
+            `keras_adrec.data.FeaturePreprocessor`); with a
+            `multi_hot_layer`, also `"multi_hot"`, int `[B, M, L]` padded
+            with -1.
         training: bool. Whether dropout is active.
 
     Returns:
@@ -65,6 +72,7 @@ class RankingModel(keras.Model):
         bottom_stack,
         interaction,
         top_stack,
+        multi_hot_layer=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -72,6 +80,7 @@ class RankingModel(keras.Model):
         self.bottom_stack = bottom_stack
         self.interaction = build_interaction(interaction, get_preset("rm1"))
         self.top_stack = top_stack
+        self.multi_hot_layer = multi_hot_layer
 
     @classmethod
     def from_preset(
@@ -80,6 +89,8 @@ class RankingModel(keras.Model):
         vocabulary_sizes,
         num_dense,
         interaction=None,
+        multi_hot_vocabulary_sizes=None,
+        combiner="mean",
         **overrides,
     ):
         """Build a model from a preset (`"rm1"`, `"rm2"`, `"rm3"`).
@@ -91,6 +102,10 @@ class RankingModel(keras.Model):
             vocabulary_sizes: list of int, rows of each categorical table.
             num_dense: int, the number of dense features.
             interaction: a name or a layer; defaults to the preset's.
+            multi_hot_vocabulary_sizes: optional list of int, rows of each
+                multi-hot feature's table (`MultiHotEmbedding`).
+            combiner: str. How a bag is pooled: `"sum"`, `"mean"` or
+                `"attention"`. Defaults to `"mean"`.
             **overrides: preset fields to replace (see
                 `keras_adrec.models.presets`).
 
@@ -121,6 +136,11 @@ class RankingModel(keras.Model):
                 final_activation=None,
                 name="top_mlp",
             ),
+            multi_hot_layer=MultiHotEmbedding(
+                multi_hot_vocabulary_sizes, dim, combiner, name="multi_hot"
+            )
+            if multi_hot_vocabulary_sizes
+            else None,
             name="_".join([config.name, _interaction_label(interaction)]),
         )
 
@@ -133,12 +153,14 @@ class RankingModel(keras.Model):
             num_dense = num_dense or 1
         # Build every part by running one zero sample through it: each
         # injected layer then sees the exact shapes the model gives it.
-        self.call(
-            {
-                "dense": np.zeros((1, num_dense), "float32"),
-                "sparse": np.zeros((1, num_sparse), "int32"),
-            }
-        )
+        sample = {
+            "dense": np.zeros((1, num_dense), "float32"),
+            "sparse": np.zeros((1, num_sparse), "int32"),
+        }
+        if self.multi_hot_layer is not None:
+            bags = len(self.multi_hot_layer.vocabulary_sizes)
+            sample["multi_hot"] = np.zeros((1, bags, 2), "int32")
+        self.call(sample)
         self.built = True
 
     def interaction_tokens(self, inputs, training=None):
@@ -150,6 +172,11 @@ class RankingModel(keras.Model):
         dense, sparse = _unpack(inputs)
         bottom = self.bottom_stack(dense, training=training)
         embeddings = self.embedding_layer(sparse)
+        if self.multi_hot_layer is not None:
+            pooled = self.multi_hot_layer(_multi_hot(inputs))
+            embeddings = keras.ops.concatenate(
+                [embeddings, keras.ops.cast(pooled, embeddings.dtype)], axis=1
+            )
         if bottom.shape[-1] != embeddings.shape[-1]:
             raise ValueError(
                 f"The bottom stack outputs width {bottom.shape[-1]} but the "
@@ -184,6 +211,10 @@ class RankingModel(keras.Model):
                 )
             }
         )
+        if self.multi_hot_layer is not None:
+            config["multi_hot_layer"] = keras.saving.serialize_keras_object(
+                self.multi_hot_layer
+            )
         return config
 
     @classmethod
@@ -196,6 +227,10 @@ class RankingModel(keras.Model):
             "top_stack",
         ):
             config[name] = keras.saving.deserialize_keras_object(config[name])
+        if config.get("multi_hot_layer") is not None:
+            config["multi_hot_layer"] = keras.saving.deserialize_keras_object(
+                config["multi_hot_layer"]
+            )
         return cls(**config)
 
 
@@ -217,6 +252,16 @@ def _unpack(inputs):
             )
         )
     return inputs["dense"], inputs["sparse"]
+
+
+def _multi_hot(inputs):
+    if "multi_hot" not in inputs:
+        raise ValueError(
+            "This RankingModel has multi-hot features: its inputs need a "
+            "'multi_hot' key, int [B, M, L] padded with -1. "
+            f"Received keys {sorted(inputs)}"
+        )
+    return inputs["multi_hot"]
 
 
 def _input_widths(input_shape):

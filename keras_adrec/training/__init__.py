@@ -15,7 +15,9 @@ from keras_adrec.training.custom_loop import train_custom_loop
 from keras_adrec.training.distribution import make_strategy
 from keras_adrec.training.distribution import scaled_learning_rate
 from keras_adrec.training.metrics import binary_metrics
+from keras_adrec.training.metrics import calibration
 from keras_adrec.training.metrics import evaluate_model
+from keras_adrec.training.metrics import group_auc
 from keras_adrec.training.metrics import log_loss
 from keras_adrec.training.metrics import roc_auc
 from keras_adrec.training.model_directory import ModelDirectory
@@ -44,7 +46,9 @@ __all__ = [
     "scaled_learning_rate",
     "train_custom_loop",
     "binary_metrics",
+    "calibration",
     "evaluate_model",
+    "group_auc",
     "log_loss",
     "roc_auc",
 ]

@@ -123,9 +123,12 @@ class ConvergenceLogger(keras.callbacks.Callback):
             "val_logloss": metrics["logloss"],
             "val_accuracy": metrics["accuracy"],
             "val_constant_predictions": metrics["constant_predictions"],
+            "val_calibration": metrics["calibration"],
             "train_seconds": self._train_seconds,
             "wall_seconds": time.perf_counter() - self._start,
         }
+        if "gauc" in metrics:
+            row["val_gauc"] = metrics["gauc"]
         self.rows.append(row)
         if self.curve_path:
             with open(self.curve_path, "a", newline="") as handle:
@@ -156,11 +159,12 @@ class ConvergenceLogger(keras.callbacks.Callback):
     def summary(self):
         """A JSON-ready dict: final metrics, steps, target and throughput."""
         final = self.final_metrics or {}
-        return {
+        summary = {
             "auc": final.get("val_auc"),
             "logloss": final.get("val_logloss"),
             "accuracy": final.get("val_accuracy"),
             "constant_predictions": final.get("val_constant_predictions"),
+            "calibration": final.get("val_calibration"),
             "steps": self.steps,
             "target_auc": self.target_auc,
             "steps_to_target": self.steps_to_target,
@@ -168,6 +172,9 @@ class ConvergenceLogger(keras.callbacks.Callback):
             "train_seconds": self._train_seconds,
             "samples_per_sec": self.samples_per_sec,
         }
+        if "val_gauc" in final:
+            summary["gauc"] = final["val_gauc"]
+        return summary
 
     def write_summary(self, path):
         with open(path, "w") as handle:

@@ -80,6 +80,11 @@ def test_train_writes_the_model_directory(trained):
         assert key in metrics
     assert metrics["samples_per_sec"] > 0
     assert metrics["constant_predictions"] is False
+    calibration = metrics["calibration"]
+    assert set(calibration) == {"ece", "predicted_ctr", "observed_ctr"}
+    assert 0 <= calibration["ece"] <= 1
+    assert 0 < calibration["observed_ctr"] < 1
+    assert "gauc" not in metrics  # Criteo has no group column
     # On the real rows this model reaches 0.6-0.7; on the synthetic
     # fallback about 0.548 (see `criteo_auc_bar`).
     assert metrics["auc"] > samples.criteo_auc_bar(0.55)
@@ -107,7 +112,7 @@ def test_console_script_evaluates(trained, criteo_file):
     )
     assert result.returncode == 0, result.stderr
     evaluated = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(evaluated) >= {"auc", "logloss", "accuracy"}
+    assert set(evaluated) >= {"auc", "logloss", "accuracy", "calibration"}
     assert 0.5 < evaluated["auc"] <= 1.0
     # TensorFlow's native start-up notices stay off the command's stderr.
     assert "cuda" not in result.stderr.lower(), result.stderr
@@ -186,7 +191,7 @@ def test_same_seed_same_metrics(criteo_file, tmp_path):
         ({"--preset": "rm9"}, "Unknown preset"),
         ({"--interaction": "cross"}, "unknown interaction"),
         ({"--set": "num_head=2"}, "Unknown preset field"),
-        ({"--data": "parquet:x"}, "Unknown data kind"),
+        ({"--data": "orc:x"}, "Unknown data kind"),  # parquet: is known
         ({"--data": "criteo:/no/such/file"}, "does not exist"),
     ],
 )

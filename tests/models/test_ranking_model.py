@@ -128,3 +128,77 @@ def test_invalid_usage():
         RankingModel.from_preset("rm1", VOCAB, 4, interaction="cross")
     with pytest.raises(ValueError, match="'dense' and 'sparse'"):
         _small("dot")(np.zeros((2, 4)))
+
+
+MULTI_HOT_VOCAB = [6, 4]
+
+
+def _multi_hot_batch(batch=8, seed=0):
+    rng = np.random.default_rng(seed)
+    x = _batch(batch, seed)
+    bags = np.stack(
+        [rng.integers(0, v, (batch, 3)) for v in MULTI_HOT_VOCAB], axis=1
+    )
+    # Pad about a third of the slots, some bags wholly.
+    x["multi_hot"] = np.where(rng.random(bags.shape) < 0.35, -1, bags).astype(
+        "int32"
+    )
+    return x
+
+
+def _small_multi_hot(interaction, combiner="mean"):
+    return RankingModel.from_preset(
+        "rm1",
+        vocabulary_sizes=VOCAB,
+        num_dense=4,
+        interaction=interaction,
+        multi_hot_vocabulary_sizes=MULTI_HOT_VOCAB,
+        combiner=combiner,
+        embedding_dim=8,
+        bottom_units=[16],
+        top_units=[16],
+        ffn_dim=16,
+        cross_projection_dim=4,
+    )
+
+
+@pytest.mark.parametrize("interaction", ["adrec", "dot", "dcnv2"])
+def test_multi_hot_tokens_join_the_interaction(interaction):
+    keras.utils.set_random_seed(1)
+    model = _small_multi_hot(interaction, combiner="sum")
+    x = _multi_hot_batch()
+    out = keras.ops.convert_to_numpy(model(x))
+    tokens, bottom = model.interaction_tokens(x)
+    # bottom + 3 single-valued + 2 multi-hot tokens.
+    assert tuple(tokens.shape) == (8, 1 + len(VOCAB) + 2, 8)
+    test_case.assert_allclose(
+        tokens[:, 1 + len(VOCAB) :], model.multi_hot_layer(x["multi_hot"])
+    )
+    crossed = model.interaction(tokens)
+    logits = model.top_stack(keras.ops.concatenate([bottom, crossed], -1))
+    expected = 1 / (1 + np.exp(-keras.ops.convert_to_numpy(logits)))
+    test_case.assert_allclose(out, expected, atol=1e-5)
+    # The bags reach the output.
+    other = dict(x, multi_hot=np.full_like(x["multi_hot"], -1))
+    assert not np.allclose(out, keras.ops.convert_to_numpy(model(other)))
+
+
+@pytest.mark.parametrize("combiner", ["mean", "attention"])
+def test_multi_hot_model_trains_and_saves(combiner, tmp_path):
+    model = _small_multi_hot("adrec", combiner)
+    assert model.multi_hot_layer.combiner == combiner
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    x = _multi_hot_batch(64)
+    y = np.random.default_rng(0).integers(0, 2, (64, 1)).astype("float32")
+    model.fit(x, y, batch_size=16, verbose=0)
+    reloaded = test_case.assert_keras_save_load(model, x, tmp_path)
+    assert reloaded.multi_hot_layer.vocabulary_sizes == MULTI_HOT_VOCAB
+
+
+def test_multi_hot_model_needs_its_key():
+    model = _small_multi_hot("dot")
+    model(_multi_hot_batch())
+    with pytest.raises(ValueError, match="'multi_hot' key"):
+        model(_batch())
+    # Without multi-hot features the config has no such layer.
+    assert "multi_hot_layer" not in _small("dot").get_config()
