@@ -121,3 +121,14 @@ def test_public_tensorflow_apis_only(folder):
             if module.split(".")[:2] == ["tensorflow", "python"]:
                 offenders.append(f"{path.relative_to(ROOT)}: {module}")
     assert not offenders, "\n".join(offenders)
+
+
+def test_one_concern_per_file_no_module_over_450_lines():
+    """A module that grows past 450 lines holds more than one concern:
+    split it (issue 26)."""
+    long = [
+        f"{path.relative_to(ROOT)}: {count} lines"
+        for path in sorted((ROOT / "keras_adrec").rglob("*.py"))
+        if (count := len(path.read_text().splitlines())) > 450
+    ]
+    assert not long, "\n".join(long)

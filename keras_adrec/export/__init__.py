@@ -20,8 +20,8 @@ from keras_adrec.export.serving import SERVING_SIGNATURE
 from keras_adrec.export.serving import build_export_archive
 from keras_adrec.export.serving import example_feature_spec
 from keras_adrec.export.serving import export_for_serving
-from keras_adrec.export.serving import next_version
 from keras_adrec.export.serving import raw_input_signature
+from keras_adrec.export.versions import next_version
 
 __all__ = [
     "EXAMPLES_SIGNATURE",

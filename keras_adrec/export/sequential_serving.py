@@ -42,8 +42,8 @@ import tensorflow as tf
 
 from keras_adrec.export.serving import OUTPUT_NAME
 from keras_adrec.export.serving import SERVING_SIGNATURE
-from keras_adrec.export.serving import publish_version
-from keras_adrec.export.serving import resolve_version
+from keras_adrec.export.versions import publish_version
+from keras_adrec.export.versions import resolve_version
 from keras_adrec.training.model_directory import ModelDirectory
 from keras_adrec.version import __version__
 

@@ -59,32 +59,21 @@ import datetime
 import json
 import os
 import pathlib
-import shutil
-import uuid
 
 import keras
 import tensorflow as tf
 
 from keras_adrec.data.kinds import kind_names
 from keras_adrec.data.multi_hot_lookup import MultiHotLookup
-from keras_adrec.training import run_folder
-from keras_adrec.training import run_writes
+from keras_adrec.export.versions import METADATA_FILE
+from keras_adrec.export.versions import publish_version
+from keras_adrec.export.versions import resolve_version
 from keras_adrec.training.model_directory import ModelDirectory
 from keras_adrec.version import __version__
 
 SERVING_SIGNATURE = "serving_default"
 EXAMPLES_SIGNATURE = "serve_examples"
 OUTPUT_NAME = "probability"
-METADATA_FILE = os.path.join("assets.extra", "adrec_serving.json")
-# What a SavedModel version folder holds besides the run marker.
-SAVED_MODEL_NAMES = (
-    "saved_model.pb",
-    "saved_model.pbtxt",
-    "fingerprint.pb",
-    "variables",
-    "assets",
-    "assets.extra",
-)
 
 
 def raw_input_signature(schema):
@@ -114,19 +103,6 @@ def example_feature_spec(schema):
         }
     )
     return spec
-
-
-def next_version(export_dir):
-    """The version after the largest integer-named folder, or 1."""
-    export_dir = pathlib.Path(export_dir)
-    versions = []
-    if export_dir.is_dir():
-        versions = [
-            int(p.name)
-            for p in export_dir.iterdir()
-            if p.is_dir() and p.name.isascii() and p.name.isdigit()
-        ]
-    return max(versions, default=0) + 1
 
 
 def export_for_serving(model_dir, export_dir, version=None, overwrite=False):
@@ -182,88 +158,6 @@ def export_for_serving(model_dir, export_dir, version=None, overwrite=False):
             _add_multi_hot_metadata(staging, lookup)
 
     return publish_version(export_dir, version, write, inputs=[model_dir])
-
-
-def resolve_version(export_dir, version, overwrite=False):
-    """The version folder number to write: `version`, or the next one.
-
-    Raises:
-        ValueError: `version` is not a positive int or None.
-        FileExistsError: the version exists and `overwrite` is False.
-    """
-    if version is None:
-        return next_version(export_dir)
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise ValueError(
-            f"`version` must be a positive int or None. Received: "
-            f"version={version!r}"
-        )
-    if version < 1:
-        raise ValueError(
-            f"`version` must be a positive int or None. Received: "
-            f"version={version}"
-        )
-    target = pathlib.Path(export_dir) / str(version)
-    if target.exists() and not overwrite:
-        raise FileExistsError(
-            f"{target} already exists: choose another version, omit it to "
-            "take the next one, or pass overwrite=True (--overwrite)."
-        )
-    if target.exists():
-        _check_replaceable_version(target)
-    return version
-
-
-def _check_replaceable_version(target):
-    """Raise `UnsafeOutputError` unless `target` is an adrec export (a
-    marker, or an older adrec's metadata) of SavedModel files only."""
-    run_folder.check_target_path(target)
-    run_folder.check_replaceable(
-        target,
-        "export",
-        allowed=SAVED_MODEL_NAMES,
-        legacy=lambda folder: (folder / METADATA_FILE).is_file(),
-    )
-
-
-def publish_version(export_dir, version, write, inputs=()):
-    """Run `write(staging)` into a hidden folder, then rename it to
-    `export_dir/<version>/`, so TF Serving never sees a half-written
-    version. Returns the version's `pathlib.Path`.
-
-    The version folder gets a run marker of kind `"export"`
-    (`keras_adrec.training.run_folder`). An existing version folder is
-    replaced only when it is an adrec export (a marker, or the
-    `assets.extra/adrec_serving.json` of an older adrec) holding nothing
-    but SavedModel files, and only after the new version is complete. The
-    version folder may not equal, contain or lie inside one of `inputs`.
-
-    Raises:
-        keras_adrec.training.run_folder.UnsafeOutputError: the rules above.
-        keras_adrec.training.run_folder.OutputWriteError: a write failed.
-    """
-    export_dir = pathlib.Path(export_dir)
-    target = export_dir / str(version)
-    run_folder.check_target_path(target)
-    run_folder.check_inputs(target, inputs)
-    if target.exists():
-        _check_replaceable_version(target)
-    # Not `tempfile.mkdtemp`: its mode 0700 would hide the version from a
-    # model server running as another user.
-    staging = export_dir / f".{version}.tmp-{os.getpid()}-{uuid.uuid4().hex}"
-    try:
-        export_dir.mkdir(parents=True, exist_ok=True)
-        write(staging)
-        run_folder.write_marker(staging, "export", "finished")
-        run_writes.replace_folder(staging, target)
-    except OSError as error:
-        if run_writes.is_write_error(error, export_dir):
-            raise run_writes.write_error(error, target) from None
-        raise
-    finally:
-        if staging.is_dir():
-            shutil.rmtree(staging, ignore_errors=True)
-    return target
 
 
 def build_export_archive(model, preprocessor, lookup=None):
