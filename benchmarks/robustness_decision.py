@@ -25,6 +25,8 @@ from benchmarks.robustness import read_runs
 
 ACCEPTANCE = ("criteo", "avazu", "movielens")
 BASELINES = ("dot", "fm", "autoint", "dcnv2")
+# Rule 4: mean worst seeds within this are a tie (the default keeps it).
+TIE = 0.002
 
 
 def parse_args(argv):
@@ -137,11 +139,27 @@ def decide(runs, default, seeds, datasets):
         ]
         r["paired_mean"] = statistics.fmean(diffs)
         r["paired_se"] = statistics.stdev(diffs) / math.sqrt(len(diffs))
+    for r in rows:
+        r["replaces_default"] = base is not None and _replaces(r, base)
     rows.sort(
         key=lambda r: (len(r["passes"]), r["mean_worst"], r["mean_mean"]),
         reverse=True,
     )
     return bars, rows
+
+
+def _replaces(r, base):
+    """Rules 2-4: ranks above the default beyond a tie (same passes and
+    mean worst seeds within `TIE`), and loses no accuracy beyond one
+    standard error of the paired difference."""
+    if r is base:
+        return False
+    more = len(r["passes"]) > len(base["passes"])
+    same = len(r["passes"]) == len(base["passes"])
+    better_worst = r["mean_worst"] > base["mean_worst"] + TIE
+    return (more or (same and better_worst)) and (
+        r["paired_mean"] >= -r["paired_se"]
+    )
 
 
 def main(argv=None):
@@ -153,11 +171,11 @@ def main(argv=None):
     print()
     print(
         "| candidate | passes | mean worst seed | mean of means | "
-        "paired diff to default (mean ± SE) | "
+        "paired diff to default (mean ± SE) | replaces default? | "
         + " | ".join(f"{d} mean ± std" for d in args.datasets)
         + " |"
     )
-    print("|---" * (4 + len(args.datasets)) + "|---|")
+    print("|---" * (5 + len(args.datasets)) + "|---|")
     for r in rows:
         cells = []
         for d in args.datasets:
@@ -171,7 +189,10 @@ def main(argv=None):
         print(
             f"| `{r['overrides']}` | {len(r['passes'])} "
             f"({', '.join(r['passes']) or '-'}) | {r['mean_worst']:.4f} | "
-            f"{r['mean_mean']:.4f} | {paired} | " + " | ".join(cells) + " |"
+            f"{r['mean_mean']:.4f} | {paired} | "
+            f"{'yes' if r['replaces_default'] else 'no'} | "
+            + " | ".join(cells)
+            + " |"
         )
     return 0
 
