@@ -122,3 +122,14 @@ def test_older_config_json_without_newer_fields_still_reads():
     assert isinstance(preset_from_dict(custom), SequentialPreset)
     with pytest.raises(ValueError, match="Unknown preset field"):
         preset_from_dict({"name": "custom", "no_such_field": 1})
+
+
+@pytest.mark.parametrize("name", ["rm1", "rm2", "rm3"])
+def test_ranking_presets_share_rare_values_and_keep_the_paper_one_step_away(
+    name,
+):
+    # Robustness protocol, stage R4: values seen once share the OOV row.
+    assert get_preset(name).min_frequency == 2
+    paper = get_preset(name, min_frequency=1)
+    assert paper.min_frequency == 1
+    assert paper.replace(min_frequency=2) == get_preset(name)
