@@ -121,7 +121,14 @@ class RankingModel(keras.Model):
         interaction = config.interaction if interaction is None else interaction
         return cls(
             embedding_layer=FeatureEmbedding(
-                vocabulary_sizes, dim, name="embedding"
+                vocabulary_sizes,
+                dim,
+                embeddings_regularizer=(
+                    keras.regularizers.L2(config.embedding_l2)
+                    if config.embedding_l2 > 0
+                    else None
+                ),
+                name="embedding",
             ),
             bottom_stack=MLP(
                 list(config.bottom_units) + [dim],

@@ -78,6 +78,7 @@ def test_wrong_types_are_refused_not_coerced(change, message):
         ("max_index_range", 0),
         ("mask_warmup_steps", -1),
         ("learning_rate_warmup_steps", -1),
+        ("embedding_l2", -1e-5),
         ("dropout", 1.0),
         ("dropout", -0.1),
         ("bottom_units", [8, 0]),
@@ -110,10 +111,25 @@ def test_serialized_form_is_a_json_dict_that_reads_back(name):
 
 def test_older_config_json_without_newer_fields_still_reads():
     old = get_preset("rm1").to_dict()
-    for newer in ("optimizer_config", "learning_rate_warmup_steps"):
+    for newer in (
+        "optimizer_config",
+        "learning_rate_warmup_steps",
+        "embedding_l2",
+    ):
         old.pop(newer)
     assert preset_from_dict(old) == get_preset("rm1")
     custom = {"name": "custom", "embedding_dim": 8, "final_units": [4]}
     assert isinstance(preset_from_dict(custom), SequentialPreset)
     with pytest.raises(ValueError, match="Unknown preset field"):
         preset_from_dict({"name": "custom", "no_such_field": 1})
+
+
+@pytest.mark.parametrize("name", ["rm1", "rm2", "rm3"])
+def test_ranking_presets_share_rare_values_and_keep_the_paper_one_step_away(
+    name,
+):
+    # Robustness protocol, stage R4: values seen once share the OOV row.
+    assert get_preset(name).min_frequency == 2
+    paper = get_preset(name, min_frequency=1)
+    assert paper.min_frequency == 1
+    assert paper.replace(min_frequency=2) == get_preset(name)

@@ -101,6 +101,27 @@ def test_preset_fields_reach_layers():
     assert model.top_stack.dense_layers[0].kernel.shape[0] == 16 + 4 * 16
 
 
+def test_embedding_l2_adds_the_penalty_to_the_loss():
+    inputs = {
+        "dense": np.zeros((2, 13), "float32"),
+        "sparse": np.ones((2, 3), "int32"),
+    }
+    plain = RankingModel.from_preset(
+        "rm1", vocabulary_sizes=VOCAB, num_dense=13
+    )
+    plain(inputs)
+    assert plain.embedding_layer.embeddings_regularizer is None
+    assert plain.losses == []
+    model = RankingModel.from_preset(
+        "rm1", vocabulary_sizes=VOCAB, num_dense=13, embedding_l2=1e-3
+    )
+    model(inputs)
+    table = model.embedding_layer.embeddings.numpy()
+    expected = 1e-3 * np.sum(np.square(table))
+    (penalty,) = model.losses
+    np.testing.assert_allclose(float(penalty), expected, rtol=1e-5)
+
+
 def test_presets_carry_table_1():
     rm1, rm2, rm3 = (get_preset(n) for n in ("rm1", "rm2", "rm3"))
     assert (rm1.embedding_dim, rm1.num_heads, rm1.ffn_dim) == (
