@@ -13,16 +13,10 @@ from keras_adrec.training.convergence_logger import ConvergenceLogger
 from keras_adrec.training.metrics import evaluate_model
 
 # The default comparison (`adrec compare` with no data): the one place its
-# settings live. Chosen so that the whole run (5 interactions x 3 seeds)
-# takes about 3 minutes on a quiet 2-core machine: measured 3:08 wall (221 s
-# user + 14 s system CPU) with these settings, 4:19 with 12,000 rows a day
-# and 16 evaluations. Measured with one seed while choosing: with Criteo's
-# cardinalities scaled to 1/2000 and 90,000 rows at SGD 0.14 every curve
-# still rose at its end (val AUC 0.56-0.59); SGD 0.5 made Ad-Rec diverge in
-# 2 of 3 seeds, while at 0.3 it trains. The curves have not flattened at the
-# end of the epoch: the last third of the steps still adds 10-15% of the
-# final lift over chance (8-12% with 12,000 rows a day); flat curves need
-# several times this budget (`--synthetic ROWS`).
+# settings live, chosen so that the whole run (5 interactions x 3 seeds)
+# fits a few minutes on a 2-core machine while every interaction still
+# learns within one epoch (the measurements behind the choice, and how far
+# the curves are from flat, are in docs/compare.md):
 # - cardinalities scaled to 1/100,000 of Criteo Kaggle's, floor 20 (largest
 #   column 103 values): each value is seen hundreds of times in 45,000
 #   rows, so the embeddings, which dominate the parameters, learn within
@@ -30,11 +24,10 @@ from keras_adrec.training.metrics import evaluate_model
 # - 6 days of 9,000 rows: days 0-4 train (45,000 rows, one epoch), day 5
 #   validates; 900 further rows of each training day (10%) are held out to
 #   measure the AUC on the training distribution;
-# - the generator's default drift (shift strength 1): the training
-#   distribution scores about 0.005-0.01 AUC above the shifted day;
+# - the generator's default drift (shift strength 1);
 # - batch 256 and SGD learning rate 0.3 (176 steps, 12 evaluations, one
-#   every 14 steps): at RM1's 0.1 the curves rose more slowly still, at 0.5
-#   Ad-Rec diverged in two of three seeds.
+#   every 14 steps): at RM1's 0.1 the curves rise more slowly, at 0.5
+#   Ad-Rec diverges in some seeds.
 DEFAULT_SYNTHETIC = {
     "rows_per_day": 9_000,
     "num_days": 6,
