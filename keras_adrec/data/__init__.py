@@ -9,6 +9,7 @@ model inputs `{"dense": float32, "sparse": int32 ids}`; `preprocess` applies
 it to a dataset.
 """
 
+from keras_adrec.data._files import resolve_files
 from keras_adrec.data.avazu import avazu_dataset
 from keras_adrec.data.criteo import criteo_dataset
 from keras_adrec.data.errors import DataFormatError
@@ -50,6 +51,7 @@ from keras_adrec.data.taobao_points import TaobaoPoints
 from keras_adrec.data.taobao_vocabulary import TaobaoVocabulary
 
 __all__ = [
+    "resolve_files",
     "AVAZU_SCHEMA",
     "BEHAVIORS",
     "CRITEO_KAGGLE_CARDINALITIES",

@@ -267,7 +267,7 @@ def _read_file(path, schema, read_batch_size):
         batch_size=read_batch_size, columns=names
     ):
         rows = batch.num_rows
-        label = _label(path, batch.column(0), schema.label_name, first_row)
+        label = label_array(path, batch.column(0), schema.label_name, first_row)
         num_dense = len(schema.dense_names)
         dense = np.empty((rows, num_dense), np.float32)
         for j in range(num_dense):
@@ -283,7 +283,9 @@ def _read_file(path, schema, read_batch_size):
         first_row += rows
 
 
-def _label(path, column, name, first_row):
+def label_array(path, column, name, first_row):
+    """A 0/1 label column as float32 `[rows, 1]`; a null or another value
+    raises `DataFormatError` naming the file, row and column."""
     if column.null_count:
         row = first_row + int(np.flatnonzero(column.is_null())[0]) + 1
         raise DataFormatError(path, row, "the label is null", column=name)

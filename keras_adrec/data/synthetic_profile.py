@@ -15,7 +15,7 @@ CRITEO_KAGGLE_CARDINALITIES = (
     286181, 105, 142572,
 )  # fmt: skip
 
-# Statistics measured on the first 10,000 rows of Criteo Kaggle train.txt
+# Column statistics of the first 10,000 rows of Criteo Kaggle train.txt
 # (rounded): per-column missing rates, share of zeros and negatives among
 # present values, and mean / standard deviation of log(x) over x > 0.
 _DENSE_MISSING = (

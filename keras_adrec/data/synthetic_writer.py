@@ -101,7 +101,7 @@ class SyntheticWriter:
         """All parameters, derived sizes and the calibration, as a dict.
 
         `"synthetic"` is always `True`: anything computed from this data
-        must say it was not measured on real data.
+        must say it comes from synthetic data.
         """
         names = self._field_names
         return {

@@ -38,6 +38,7 @@ import tensorflow as tf
 from keras_adrec.data._files import resolve_files
 from keras_adrec.data.errors import DataFormatError
 from keras_adrec.data.parquet import _parquet_files
+from keras_adrec.data.parquet import label_array
 
 FILE_FORMATS = ("parquet", "csv")
 MULTI_HOT_SEPARATOR = "|"
@@ -239,7 +240,9 @@ def _type_ok(role, data_type, file_format):
 def _arrays(path, batch, schema, first_row):
     """One record batch as the generator's numpy arrays."""
     rows = batch.num_rows
-    label = _label(path, batch.column(schema.label), schema.label, first_row)
+    label = label_array(
+        path, batch.column(schema.label), schema.label, first_row
+    )
     dense = np.zeros((rows, max(len(schema.dense), 1)), np.float32)
     for j, name in enumerate(schema.dense):
         values = pc.cast(batch.column(name), pa.float64())
@@ -278,23 +281,6 @@ def _bag(column):
     parents = pc.filter(parents, keep).to_numpy(zero_copy_only=False)
     lengths = np.bincount(parents, minlength=rows).astype(np.int64)
     return flat.astype(object), lengths
-
-
-def _label(path, column, name, first_row):
-    if column.null_count:
-        row = first_row + int(np.flatnonzero(column.is_null())[0]) + 1
-        raise DataFormatError(path, row, "the label is null", column=name)
-    values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
-    bad = np.flatnonzero((values != 0) & (values != 1))
-    if bad.size:
-        row = first_row + int(bad[0]) + 1
-        raise DataFormatError(
-            path,
-            row,
-            f"expected 0 or 1, found `{values[bad[0]]:g}`",
-            column=name,
-        )
-    return values.astype(np.float32).reshape(-1, 1)
 
 
 def table_file_format(kind):

@@ -1,9 +1,9 @@
 """`adrec compare`'s estimate of the time left, from the runs so far.
 
-The runs differ in cost: an Ad-Rec step costs about 1.7 times a dot
+The runs differ in cost: an Ad-Rec step costs more than a dot
 step, so a comparison that has timed only its first run (dot) and takes
 every other run to cost the same underestimates the time left. Each
-variant therefore carries a relative cost, its interaction's measured
+variant therefore carries a relative cost, its interaction's
 graph-mode step time (`keras_adrec.training.build.CPU_STEP_TIMES`, the
 batch size nearest the run's), and a run not timed yet costs its relative
 cost times the seconds per unit of cost of the runs timed so far. The
@@ -24,8 +24,9 @@ def relative_costs(interactions, batch_size):
 
     Returns:
         dict `variant -> cost`: the interaction's graph-mode step
-        milliseconds at the measured batch size nearest `batch_size`; an
-        interaction that was not measured gets the mean of the others.
+        milliseconds at the batch size of `CPU_STEP_TIMES` nearest
+        `batch_size`; an interaction absent from the table gets the mean
+        of the others.
     """
     measured = {}
     for (interaction, batch), (graph_ms, _, _) in CPU_STEP_TIMES.items():

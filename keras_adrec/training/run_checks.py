@@ -17,17 +17,16 @@ Warnings go into the metrics' `"warnings"` list; `adrec` prints each one
 as `adrec: warning: ...`.
 """
 
-import glob
 import gzip
 import hashlib
 import json
 import math
-import os
 import pathlib
 
 import numpy as np
 import tensorflow as tf
 
+from keras_adrec.data import resolve_files
 from keras_adrec.training.run_folder import ModelDirectoryError
 
 WARNINGS_KEY = "warnings"
@@ -37,7 +36,6 @@ WARNINGS_KEY = "warnings"
 ROW_CHECK_MAX_BYTES = 256 * 1024 * 1024
 # Validation rows hashed for the row-overlap check.
 ROW_CHECK_MAX_ROWS = 100_000
-_SIDECAR_NAMES = ("README.md", "metadata.json")
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -175,26 +173,6 @@ class LabelCounter:
         )
 
 
-def expand_files(paths):
-    """The data files of `paths` (files, folders, glob patterns)."""
-    files = []
-    for path in paths:
-        path = os.fspath(path)
-        if any(ch in path for ch in "*?["):
-            files.extend(sorted(glob.glob(path)))
-        elif os.path.isdir(path):
-            files.extend(
-                os.path.join(path, name)
-                for name in sorted(os.listdir(path))
-                if not name.startswith(".")
-                and name not in _SIDECAR_NAMES
-                and os.path.isfile(os.path.join(path, name))
-            )
-        else:
-            files.append(path)
-    return files
-
-
 def _digest(path):
     sha = hashlib.sha256()
     with open(path, "rb") as f:
@@ -220,8 +198,8 @@ def check_validation_overlap(
         ValidationOverlapError: a validation file is a training file, by
             resolved path or by content.
     """
-    train = [pathlib.Path(p) for p in expand_files(train_paths)]
-    val = [pathlib.Path(p) for p in expand_files(val_paths)]
+    train = [pathlib.Path(p) for p in resolve_files(train_paths)]
+    val = [pathlib.Path(p) for p in resolve_files(val_paths)]
     sizes = {}
     for path in train:
         sizes.setdefault(path.stat().st_size, []).append(path)
