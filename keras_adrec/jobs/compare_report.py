@@ -29,6 +29,12 @@ def aggregate(variant, description, runs):
     diverged = [r for r in runs if not _finite(r.get("logloss"))]
     kept = [r for r in runs if _finite(r.get("logloss"))]
     auc, auc_std = mean_std([r["auc"] for r in kept])
+    # Every run counts; a non-finite AUC (a diverged run) is the worst.
+    worst = min(
+        runs,
+        key=lambda r: r["auc"] if _finite(r["auc"]) else float("-inf"),
+        default=None,
+    )
     loss, loss_std = mean_std([r["logloss"] for r in kept])
     holdout, holdout_std = mean_std([r.get("holdout_auc") for r in runs])
     gaps = [r["holdout_auc"] - r["auc"] for r in runs if "holdout_auc" in r]
@@ -44,6 +50,8 @@ def aggregate(variant, description, runs):
         "diverged": len(diverged),
         "auc_mean": auc,
         "auc_std": auc_std,
+        "auc_worst": None if worst is None else worst["auc"],
+        "auc_worst_seed": None if worst is None else worst.get("seed"),
         "logloss_mean": loss,
         "logloss_std": loss_std,
         "holdout_auc_mean": holdout,
@@ -115,6 +123,14 @@ def _pm(mean, std, pattern="{:.4f}"):
     return f"{pattern.format(mean)} ± {pattern.format(std)}"
 
 
+def _worst(row):
+    if row.get("auc_worst") is None:
+        return "–"
+    seed = row.get("auc_worst_seed")
+    suffix = "" if seed is None else f" (seed {seed})"
+    return f"{row['auc_worst']:.4f}{suffix}"
+
+
 def markdown_table(rows, source, with_holdout):
     label = "SYNTHETIC data" if source["synthetic"] else "data"
     header = [
@@ -122,6 +138,7 @@ def markdown_table(rows, source, with_holdout):
         "steps to target",
         "train s to target",
         "val AUC (shifted)" if with_holdout else "val AUC",
+        "worst seed",
     ]
     if with_holdout:
         header += ["AUC, training distribution", "shift gap"]
@@ -134,8 +151,9 @@ def markdown_table(rows, source, with_holdout):
             else ""
         )
         + f"). Cells: {STD_LABEL} over seeds; steps and seconds to target "
-        "over the seeds that reached it. Shift gap: AUC on the training "
-        "distribution minus AUC on the shifted day.",
+        "over the seeds that reached it. Worst seed: the lowest "
+        "validation AUC of one seed, and that seed. Shift gap: AUC on the "
+        "training distribution minus AUC on the shifted day.",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
@@ -166,6 +184,7 @@ def markdown_table(rows, source, with_holdout):
             steps,
             seconds,
             _pm(row["auc_mean"], row["auc_std"]),
+            _worst(row),
         ]
         if with_holdout:
             cells += [

@@ -109,6 +109,27 @@ def test_aggregate_uses_sample_std_and_counts_divergence():
     assert row["auc_std"] == pytest.approx(np.std([0.70, 0.72], ddof=1))
     assert row["steps_to_target"] == 15 and row["reached_target"] == 2
     assert row["steps_to_target_std"] == pytest.approx(np.std([10, 20], ddof=1))
+    # The worst seed counts every run, the diverged one included.
+    assert row["auc_worst"] == pytest.approx(0.50)
+
+
+def test_table_names_the_worst_seed_beside_the_mean():
+    runs = [
+        dict(_run(auc, 0.5, [(10, auc)]), seed=seed, holdout_auc=auc + 0.01)
+        for seed, auc in [(0, 0.71), (1, 0.66), (2, 0.70)]
+    ]
+    for run in runs:
+        run.update(steps_to_target=None, seconds_to_target=None)
+    row = compare_report.aggregate("adrec", "Ad-Rec", runs)
+    assert row["auc_worst"] == pytest.approx(0.66)
+    assert row["auc_worst_seed"] == 1
+    source = {"synthetic": True, "split": "day 5", "holdout": "days 0-4"}
+    table = compare_report.markdown_table([row], source, with_holdout=True)
+    header, _, line = table.splitlines()[2:5]
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    assert cells[columns.index("worst seed")] == "0.6600 (seed 1)"
+    assert columns.index("worst seed") == columns.index("val AUC (shifted)") + 1
 
 
 def test_headline_compares_adrec_with_the_best_baseline():
