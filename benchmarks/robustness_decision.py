@@ -37,12 +37,22 @@ def parse_args(argv):
         default="{}",
         help="JSON overrides of the current default (default: none)",
     )
-    p.add_argument("--seeds", default="0,1,2,3,4")
+    p.add_argument("--seeds", default="0,1,2,3,4", help="candidates' seeds")
+    p.add_argument(
+        "--baseline-seeds",
+        default=None,
+        help="seeds of the baselines' bars B and S (default: --seeds)",
+    )
     p.add_argument("--datasets", default=",".join(ACCEPTANCE))
     args = p.parse_args(argv)
     args.runs = [x for x in args.runs.split(",") if x.strip()]
     args.default = json.dumps(json.loads(args.default), sort_keys=True)
     args.seeds = [int(s) for s in args.seeds.split(",")]
+    args.baseline_seeds = (
+        args.seeds
+        if args.baseline_seeds is None
+        else [int(s) for s in args.baseline_seeds.split(",")]
+    )
     args.datasets = [d for d in args.datasets.split(",") if d]
     return args
 
@@ -53,12 +63,23 @@ def _stats(values):
     return mean, std
 
 
-def decide(runs, default, seeds, datasets):
-    """Rows of the rule for every Ad-Rec candidate with all seeds."""
+def _subset(by_seed, seeds):
+    """`by_seed` restricted to `seeds`, or None when one is missing."""
+    if any(s not in by_seed for s in seeds):
+        return None
+    return {s: by_seed[s] for s in seeds}
+
+
+def decide(runs, default, seeds, datasets, baseline_seeds=None):
+    """Rows of the rule for every Ad-Rec candidate with all `seeds`; the
+    baselines' bars over `baseline_seeds` (default: `seeds`)."""
+    baseline_seeds = seeds if baseline_seeds is None else baseline_seeds
     # Stage-0 baselines: the preset's own rate, no overrides.
     later = {}
     for r in runs:
-        if r["seed"] not in seeds or r["later_auc"] is None:
+        if r["later_auc"] is None:
+            continue
+        if r["seed"] not in seeds and r["seed"] not in baseline_seeds:
             continue
         key = (
             r["dataset"],
@@ -78,7 +99,7 @@ def decide(runs, default, seeds, datasets):
                 if k[0] == d
                 and k[1] == i
                 and k[2] == "{}"
-                and len(later[k]) == len(seeds)
+                and _subset(later[k], baseline_seeds) is not None
             ]
             preset_rate = {
                 k[3]
@@ -88,7 +109,8 @@ def decide(runs, default, seeds, datasets):
             candidates = [k for k in candidates if k[3] in preset_rate]
             if not candidates:
                 continue
-            m, s = _stats(list(later[candidates[0]].values()))
+            by_seed = _subset(later[candidates[0]], baseline_seeds)
+            m, s = _stats(list(by_seed.values()))
             means.append((m, i))
             stds.append((s, i))
         if means:
@@ -104,10 +126,10 @@ def decide(runs, default, seeds, datasets):
                 if k[0] == d
                 and k[1] == "adrec"
                 and k[2] == o
-                and len(later[k]) == len(seeds)
+                and _subset(later[k], seeds) is not None
             ]
             if keys and d in bars:
-                per[d] = later[keys[0]]
+                per[d] = _subset(later[keys[0]], seeds)
         if len(per) != len(datasets):
             continue
         passes, worst, means = [], [], []
@@ -165,7 +187,9 @@ def _replaces(r, base):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     _, runs = read_runs(args.runs)
-    bars, rows = decide(runs, args.default, args.seeds, args.datasets)
+    bars, rows = decide(
+        runs, args.default, args.seeds, args.datasets, args.baseline_seeds
+    )
     for d, ((b, bn), (s, sn)) in bars.items():
         print(f"{d}: B = {b:.4f} ({bn}), S = {s:.4f} ({sn}), 2S = {2 * s:.4f}")
     print()

@@ -77,3 +77,34 @@ def test_accuracy_lost_beyond_one_standard_error_keeps_the_default():
     assert row["mean_worst"] > rows["{}"]["mean_worst"] + 0.002
     assert row["paired_mean"] < -row["paired_se"]
     assert not row["replaces_default"]
+
+
+def test_baseline_bars_and_candidates_may_use_different_seeds():
+    runs = _baselines()  # seeds 0-2 only
+    more = [0, 1, 2, 7, 8]
+    for d in DATASETS:
+        for seed, auc in zip(more, [0.72, 0.72, 0.72, 0.60, 0.72]):
+            runs.append(
+                {
+                    "dataset": d,
+                    "interaction": "adrec",
+                    "learning_rate": 0.1,
+                    "seed": seed,
+                    "overrides": {},
+                    "later_auc": auc,
+                }
+            )
+    bars, rows = robustness_decision.decide(
+        runs, json.dumps({}), more, DATASETS, baseline_seeds=SEEDS
+    )
+    assert bars["criteo"][0][1] == "fm"
+    row = rows[0]
+    assert sorted(row["per"]["criteo"]) == more
+    # The bad fourth seed is counted: the mean falls below FM's 0.7133.
+    assert row["passes"] == []
+    assert abs(row["mean_worst"] - 0.60) < 1e-9
+    # Without the baselines on seeds 7 and 8 there are no bars at all.
+    bars, rows = robustness_decision.decide(
+        runs, json.dumps({}), more, DATASETS
+    )
+    assert bars == {} and rows == []
