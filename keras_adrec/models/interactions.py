@@ -38,7 +38,18 @@ def _adrec_args(config):
         "mask_rule": config.mask_rule,
         "min_keys": config.min_keys,
         "mask_warmup_steps": config.mask_warmup_steps,
+        "layer_norm_epsilon": config.layer_norm_epsilon,
+        "kernel_initializer": _block_initializer(config.init_gain),
     }
+
+
+def _block_initializer(gain):
+    """Glorot uniform scaled by `gain` (Keras' own at gain 1)."""
+    if gain == 1.0:
+        return "glorot_uniform"
+    return keras.initializers.VarianceScaling(
+        scale=gain**2, mode="fan_avg", distribution="uniform"
+    )
 
 
 def _autoint_args(config):

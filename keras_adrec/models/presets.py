@@ -45,6 +45,8 @@ _POSITIVE = frozenset(
         "transformer_num_heads",
         "transformer_ffn_dim",
         "behavior_vocabulary_size",
+        "init_gain",
+        "layer_norm_epsilon",
     }
 )
 # Fields that must be >= 0.
@@ -171,6 +173,13 @@ class Preset:
         use_layer_norm: bool. Ad-Rec's LayerNorm.
         positional_embedding: bool. Ad-Rec's positional embedding.
         activation: str. Ad-Rec's feed-forward activation.
+        init_gain: float > 0. Gain of the Glorot-uniform initializer of
+            every Ad-Rec block kernel (attention projections and
+            feed-forward): `keras.initializers.VarianceScaling(gain**2,
+            "fan_avg", "uniform")`; `1.0` is Keras' `glorot_uniform`.
+            Defaults to `1.0`.
+        layer_norm_epsilon: float > 0. Ad-Rec's LayerNorm epsilon.
+            Defaults to `1e-5`.
         cross_layers: int. DCN-v2's depth (the authors' released code uses
             2 layers of rank 128 for RM1).
         cross_projection_dim: int. DCN-v2's rank.
@@ -219,6 +228,8 @@ class Preset:
     use_layer_norm: bool = True
     positional_embedding: bool = False
     activation: str = "relu"
+    init_gain: float = 1.0
+    layer_norm_epsilon: float = 1e-5
     cross_layers: int = 2
     cross_projection_dim: int = 128
     optimizer: str = "sgd"

@@ -79,6 +79,8 @@ def test_wrong_types_are_refused_not_coerced(change, message):
         ("mask_warmup_steps", -1),
         ("learning_rate_warmup_steps", -1),
         ("embedding_l2", -1e-5),
+        ("init_gain", 0.0),
+        ("layer_norm_epsilon", 0.0),
         ("dropout", 1.0),
         ("dropout", -0.1),
         ("bottom_units", [8, 0]),
@@ -133,3 +135,47 @@ def test_ranking_presets_share_rare_values_and_keep_the_paper_one_step_away(
     paper = get_preset(name, min_frequency=1)
     assert paper.min_frequency == 1
     assert paper.replace(min_frequency=2) == get_preset(name)
+
+
+def test_init_gain_scales_adrec_kernels_and_epsilon_reaches_the_norms():
+    import keras
+    import numpy as np
+
+    from keras_adrec.models import RankingModel
+
+    def block(**fields):
+        keras.utils.set_random_seed(3)
+        model = RankingModel.from_preset(
+            get_preset("rm1", **fields), [50] * 26, 13
+        )
+        model.build()
+        return model.interaction.blocks[0]
+
+    for gain in (1.0, 0.5):
+        kernels = [
+            w
+            for w in block(init_gain=gain).weights
+            if w.path.endswith("kernel")
+        ]
+        # query, key, value, output, two feed-forward
+        assert len(kernels) == 6
+        for kernel in kernels:
+            values = np.asarray(kernel.numpy())
+            if values.ndim == 2:  # feed-forward (in, out)
+                fan_in, fan_out = values.shape
+            elif "attention_output" in kernel.path:  # (heads, head, out)
+                fan_in, fan_out = (
+                    values.shape[0] * values.shape[1],
+                    values.shape[2],
+                )
+            else:  # query, key, value (in, heads, head)
+                fan_in, fan_out = (
+                    values.shape[0],
+                    values.shape[1] * values.shape[2],
+                )
+            limit = gain * np.sqrt(6.0 / (fan_in + fan_out))
+            # Glorot uniform of that gain: U(-limit, limit).
+            assert np.abs(values).max() <= limit, kernel.path
+            assert np.abs(values).max() > 0.9 * limit, kernel.path
+    eps = block(layer_norm_epsilon=0.1)
+    assert eps.attention_norm.epsilon == 0.1 and eps.ffn_norm.epsilon == 0.1
