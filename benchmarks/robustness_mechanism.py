@@ -16,6 +16,12 @@ later period the later-days file), one epoch per run as there:
 - `swap`: dropout off, weights of one part (embedding, bottom MLP,
   interaction, top MLP) initialised from another seed: which part's
   initialisation carries a bad seed.
+- `scale`: per seed, at initialisation and after the epoch, on the
+  later-period rows: the size of the embedding tokens (RMS), LayerNorm's
+  amplification of them (1 / their standard deviation), and how large
+  the Ad-Rec blocks' residual branches are against the tokens they add
+  to (`|z_L - z_0| / |z_0|` per token): what the top MLP sees of the
+  embeddings and what of the blocks' mixing.
 
 Usage (from the repository root):
     python -m benchmarks.robustness_mechanism --experiment repeat \
@@ -41,7 +47,7 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument(
         "--experiment",
-        choices=("repeat", "curves", "swap"),
+        choices=("repeat", "curves", "swap", "scale"),
         required=True,
     )
     p.add_argument("--dataset", default="criteo")
@@ -159,6 +165,35 @@ def train_and_measure(model, fields, split, eval_every=None):
     return result
 
 
+def token_scales(model, features, rows=2048):
+    """Means over `rows` rows of the interaction's tokens: embedding token
+    RMS, 1 / std (what LayerNorm multiplies them by), and the blocks'
+    change of each token relative to it, for the bottom-MLP token and the
+    embedding tokens."""
+    import numpy as np
+
+    sample = {k: v[:rows] for k, v in features.items()}
+    tokens, _ = model.interaction_tokens(sample)
+    z0 = np.asarray(tokens, "float64")
+    z = tokens
+    for block in model.interaction.blocks:
+        z = block(z, training=False)
+    change = np.linalg.norm(np.asarray(z, "float64") - z0, axis=-1)
+    size = np.linalg.norm(z0, axis=-1)
+    embeddings = z0[:, 1:]
+    return {
+        "embedding_rms": float(np.sqrt((embeddings**2).mean())),
+        "layer_norm_gain": float((1.0 / embeddings.std(axis=-1)).mean()),
+        "branch_ratio_bottom": float((change[:, 0] / size[:, 0]).mean()),
+        "branch_ratio_embeddings": float(
+            np.median(change[:, 1:] / size[:, 1:])
+        ),
+        "branch_share_of_top_input": float(
+            (change**2).sum() / (np.asarray(z, "float64") ** 2).sum()
+        ),
+    }
+
+
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     import tensorflow as tf
@@ -196,6 +231,14 @@ def main(argv=None):
             with open(args.output, "a") as f:
                 f.write(line + "\n")
 
+    if args.experiment == "scale":
+        for seed in args.seeds:
+            model = build(fields, split, seed, args.jit)
+            before = token_scales(model, split.later[0])
+            result = train_and_measure(model, fields, split)
+            after = token_scales(model, split.later[0])
+            emit(dict(seed=seed, initial=before, trained=after, **result))
+        return 0
     if args.experiment in ("repeat", "curves"):
         repeats = args.repeats if args.experiment == "repeat" else 1
         every = args.eval_every if args.experiment == "curves" else None
