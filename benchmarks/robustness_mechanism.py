@@ -166,10 +166,11 @@ def train_and_measure(model, fields, split, eval_every=None):
 
 
 def token_scales(model, features, rows=2048):
-    """Means over `rows` rows of the interaction's tokens: embedding token
-    RMS, 1 / std (what LayerNorm multiplies them by), and the blocks'
-    change of each token relative to it, for the bottom-MLP token and the
-    embedding tokens."""
+    """Over `rows` rows of the interaction's tokens: the embedding tokens'
+    RMS and mean 1 / std (what LayerNorm multiplies them by), the median
+    of the blocks' change of a token relative to the token, for the
+    bottom-MLP token and the embedding tokens, and the blocks' share of
+    the squared norm of what the top MLP reads."""
     import numpy as np
 
     sample = {k: v[:rows] for k, v in features.items()}
@@ -184,7 +185,10 @@ def token_scales(model, features, rows=2048):
     return {
         "embedding_rms": float(np.sqrt((embeddings**2).mean())),
         "layer_norm_gain": float((1.0 / embeddings.std(axis=-1)).mean()),
-        "branch_ratio_bottom": float((change[:, 0] / size[:, 0]).mean()),
+        # Medians: a ReLU bottom MLP can output an all-zero token.
+        "branch_ratio_bottom": float(
+            np.median(change[:, 0] / np.maximum(size[:, 0], 1e-12))
+        ),
         "branch_ratio_embeddings": float(
             np.median(change[:, 1:] / size[:, 1:])
         ),
