@@ -370,14 +370,22 @@ def get_preset(name, /, **overrides):
     return PRESETS[key].replace(**overrides)
 
 
+# Fields added after models were first saved, with the value those models
+# were built with: a directory written before the field existed reads back
+# as the model it holds, whatever today's preset default is.
+FIELD_VALUES_BEFORE = {"init_gain": 1.0, "layer_norm_epsilon": 1e-5}
+
+
 def preset_from_dict(fields):
     """A preset from its serialized form (`Preset.to_dict`, or the
     `"preset"` entry of a model directory's `config.json`).
 
     Fields missing from `fields` (a directory written by an older version)
-    take the named preset's values.
+    take the named preset's values, except those that change a model's
+    numbers and were added later: they take the value every model had
+    before the field existed (`FIELD_VALUES_BEFORE`).
     """
-    fields = dict(fields)
+    fields = dict(FIELD_VALUES_BEFORE, **fields)
     name = str(fields.get("name", "custom")).lower()
     if name in PRESETS:
         return PRESETS[name].replace(**fields)

@@ -120,6 +120,14 @@ def test_older_config_json_without_newer_fields_still_reads():
     ):
         old.pop(newer)
     assert preset_from_dict(old) == get_preset("rm1")
+    # A field added later reads as the value older models were built with,
+    # even where the named preset's default has moved since.
+    changed = get_preset("rm1", init_gain=0.5, layer_norm_epsilon=0.1)
+    older = changed.to_dict()
+    older.pop("init_gain")
+    older.pop("layer_norm_epsilon")
+    read = preset_from_dict(older)
+    assert read.init_gain == 1.0 and read.layer_norm_epsilon == 1e-5
     custom = {"name": "custom", "embedding_dim": 8, "final_units": [4]}
     assert isinstance(preset_from_dict(custom), SequentialPreset)
     with pytest.raises(ValueError, match="Unknown preset field"):
