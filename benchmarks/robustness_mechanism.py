@@ -167,7 +167,8 @@ def train_and_measure(model, fields, split, eval_every=None):
 
 def token_scales(model, features, rows=2048):
     """Over `rows` rows of the interaction's tokens: the embedding tokens'
-    RMS and mean 1 / std (what LayerNorm multiplies them by), the median
+    RMS and mean 1 / sqrt(var + epsilon) (what LayerNorm multiplies them
+    by), the median
     of the blocks' change of a token relative to the token, for the
     bottom-MLP token and the embedding tokens, and the blocks' share of
     the squared norm of what the top MLP reads."""
@@ -182,9 +183,13 @@ def token_scales(model, features, rows=2048):
     change = np.linalg.norm(np.asarray(z, "float64") - z0, axis=-1)
     size = np.linalg.norm(z0, axis=-1)
     embeddings = z0[:, 1:]
+    epsilon = model.interaction.blocks[0].layer_norm_epsilon
     return {
         "embedding_rms": float(np.sqrt((embeddings**2).mean())),
-        "layer_norm_gain": float((1.0 / embeddings.std(axis=-1)).mean()),
+        # What the first LayerNorm multiplies an embedding token by.
+        "layer_norm_gain": float(
+            (1.0 / np.sqrt(embeddings.var(axis=-1) + epsilon)).mean()
+        ),
         # Medians: a ReLU bottom MLP can output an all-zero token.
         "branch_ratio_bottom": float(
             np.median(change[:, 0] / np.maximum(size[:, 0], 1e-12))
