@@ -40,6 +40,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_adrec.export import warmup
 from keras_adrec.export.serving import OUTPUT_NAME
 from keras_adrec.export.serving import SERVING_SIGNATURE
 from keras_adrec.export.versions import publish_version
@@ -110,6 +111,15 @@ def export_sequential_for_serving(
     def write(staging):
         archive.write_out(str(staging), verbose=False)
         _write_metadata(staging, model_dir, config, vocabulary, version)
+        raw, source = warmup.sequential_warmup_rows(
+            config,
+            vocabulary,
+            int(config["preparation"].get("history_length", 20)) + 1,
+            bool(getattr(model, "use_behavior", False)),
+        )
+        warmup.record_warmup(
+            staging, warmup.sequential_warmup_requests(raw), source
+        )
 
     return publish_version(export_dir, version, write, inputs=[model_dir])
 

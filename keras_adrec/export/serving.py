@@ -61,19 +61,20 @@ import os
 import pathlib
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from keras_adrec.data.kinds import kind_names
 from keras_adrec.data.multi_hot_lookup import MultiHotLookup
+from keras_adrec.export import warmup
+from keras_adrec.export.signatures import EXAMPLES_SIGNATURE
+from keras_adrec.export.signatures import OUTPUT_NAME
+from keras_adrec.export.signatures import SERVING_SIGNATURE
 from keras_adrec.export.versions import METADATA_FILE
 from keras_adrec.export.versions import publish_version
 from keras_adrec.export.versions import resolve_version
 from keras_adrec.training.model_directory import ModelDirectory
 from keras_adrec.version import __version__
-
-SERVING_SIGNATURE = "serving_default"
-EXAMPLES_SIGNATURE = "serve_examples"
-OUTPUT_NAME = "probability"
 
 
 def raw_input_signature(schema):
@@ -156,6 +157,7 @@ def export_for_serving(model_dir, export_dir, version=None, overwrite=False):
         _write_metadata(staging, model_dir, config, preprocessor, version)
         if lookup is not None:
             _add_multi_hot_metadata(staging, lookup)
+        _write_warmup(staging, config, preprocessor.schema, lookup)
 
     return publish_version(export_dir, version, write, inputs=[model_dir])
 
@@ -291,6 +293,19 @@ def _multi_hot_archive(archive, model, preprocessor, lookup):
         input_signature=[tf.TensorSpec([None], tf.string, name="examples")],
     )
     return archive
+
+
+def _write_warmup(version_dir, config, schema, lookup):
+    """Write the TF Serving warm-up records and name them in the metadata."""
+    dense, categorical, source = warmup.ranking_warmup_rows(config, schema)
+    multi_hot, names = None, ()
+    if lookup is not None:
+        names = lookup.names
+        multi_hot = np.full([len(dense), len(names), 1], b"", object)
+    requests = warmup.ranking_warmup_requests(
+        dense, categorical, schema, multi_hot, names
+    )
+    warmup.record_warmup(version_dir, requests, source)
 
 
 def _drop_empty(bag):
