@@ -8,6 +8,7 @@ from keras_adrec.cli.arguments import make_settings
 from keras_adrec.cli.arguments import positive_int
 from keras_adrec.data import data_kind
 from keras_adrec.jobs.export import EXPORTERS
+from keras_adrec.jobs.export import FORMATS
 from keras_adrec.jobs.export import ExportSettings
 from keras_adrec.jobs.export import export_model
 from keras_adrec.training.model_directory import ModelDirectory
@@ -20,7 +21,10 @@ def add_parser(subparsers):
         description=(
             "Write OUTPUT/<version>/, a SavedModel whose serving_default "
             "signature takes raw features (dense float32, categorical "
-            "strings) and serve_examples takes serialized tf.Example."
+            "strings) and serve_examples takes serialized tf.Example, "
+            "with TF Serving warm-up records; or, with --format onnx, "
+            "OUTPUT/<version>/model.onnx (preprocessed inputs, see "
+            "docs/serving.md)."
         ),
     )
     p.add_argument(
@@ -36,6 +40,12 @@ def add_parser(subparsers):
         type=positive_int,
         default=None,
         help="version number (default: next after the existing ones)",
+    )
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="saved_model",
+        help="saved_model (TF Serving, default) or onnx (ONNX Runtime)",
     )
     p.add_argument(
         "--overwrite",
@@ -74,6 +84,7 @@ def run(args):
             export_dir=args.output,
             version=args.version,
             overwrite=args.overwrite,
+            format=args.format,
         )
     )
     print(json.dumps({"path": str(path), "version": int(path.name)}))

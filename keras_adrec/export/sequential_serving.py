@@ -145,16 +145,7 @@ def build_sequential_export_archive(model, vocabulary, preparation):
             f"'position'. Received: {time_feature!r}"
         )
     use_behavior = bool(getattr(model, "use_behavior", False))
-    tables = {}
-    for column in _COLUMNS:
-        ids = vocabulary.vocabulary(column)
-        tables[column] = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(
-                tf.constant(ids, tf.int64),
-                tf.constant(np.arange(1, len(ids) + 1), tf.int32),
-            ),
-            default_value=0,
-        )
+    tables = event_tables(vocabulary)
     archive = keras.export.ExportArchive()
     archive.track(model)
     for table in tables.values():
@@ -178,31 +169,18 @@ def build_sequential_export_archive(model, vocabulary, preparation):
             )
         ]
         with tf.control_dependencies(checks):
-            users = tf.broadcast_to(user[:, None], [batch, length])
-        sparse = tf.stack(
-            [
-                tables["user"].lookup(users),
-                tables["item"].lookup(item),
-                tables["category"].lookup(category),
-            ],
-            axis=-1,
+            user = tf.identity(user)
+        inputs = events_to_inputs(
+            tables,
+            time_feature,
+            dict(
+                user=user,
+                item=item,
+                category=category,
+                timestamp=timestamp,
+                behavior=behavior if use_behavior else None,
+            ),
         )
-        if time_feature == "log_elapsed_hours":
-            elapsed = tf.cast(timestamp[:, -1:] - timestamp, tf.float64)
-            dense = tf.math.log1p(elapsed / 3600.0)
-        else:
-            positions = tf.range(length, dtype=tf.float64) / length
-            dense = tf.broadcast_to(positions, [batch, length])
-        inputs = {
-            "sparse": sparse,
-            "dense": tf.cast(dense, tf.float32)[..., None],
-        }
-        if use_behavior:
-            behavior = tf.cast(behavior, tf.int32)
-            behavior = tf.concat(
-                [behavior[:, :-1], tf.zeros([batch, 1], tf.int32)], axis=1
-            )
-            inputs["behavior"] = behavior
         probability = model(inputs, training=False)
         return {OUTPUT_NAME: tf.cast(probability, tf.float32)}
 
@@ -216,6 +194,64 @@ def build_sequential_export_archive(model, vocabulary, preparation):
 
     archive.add_endpoint(SERVING_SIGNATURE, endpoint, input_signature=signature)
     return archive
+
+
+def event_tables(vocabulary):
+    """Raw id -> index `tf.lookup.StaticHashTable` of user, item and
+    category (index 0, out of vocabulary, for an unseen id)."""
+    tables = {}
+    for column in _COLUMNS:
+        ids = vocabulary.vocabulary(column)
+        tables[column] = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(ids, tf.int64),
+                tf.constant(np.arange(1, len(ids) + 1), tf.int32),
+            ),
+            default_value=0,
+        )
+    return tables
+
+
+def events_to_inputs(tables, time_feature, raw):
+    """Raw events -> the model's inputs, as `prepare_taobao` maps them.
+
+    Args:
+        tables: `event_tables(vocabulary)`.
+        time_feature: `"log_elapsed_hours"` or `"position"`.
+        raw: dict of int64 tensors `user` `[B]`, `item`, `category`,
+            `timestamp` `[B, T]` and `behavior` `[B, T]` or None.
+
+    Returns:
+        dict `sparse` int32 `[B, T, 3]`, `dense` float32 `[B, T, 1]` and,
+        when `raw["behavior"]` is given, `behavior` int32 `[B, T]` (the
+        candidate's set to 0).
+    """
+    item, timestamp = raw["item"], raw["timestamp"]
+    batch, length = tf.shape(item)[0], tf.shape(item)[1]
+    users = tf.broadcast_to(raw["user"][:, None], [batch, length])
+    sparse = tf.stack(
+        [
+            tables["user"].lookup(users),
+            tables["item"].lookup(item),
+            tables["category"].lookup(raw["category"]),
+        ],
+        axis=-1,
+    )
+    if time_feature == "log_elapsed_hours":
+        elapsed = tf.cast(timestamp[:, -1:] - timestamp, tf.float64)
+        dense = tf.math.log1p(elapsed / 3600.0)
+    else:
+        positions = tf.range(length, dtype=tf.float64) / tf.cast(
+            length, tf.float64
+        )
+        dense = tf.broadcast_to(positions, [batch, length])
+    inputs = {"sparse": sparse, "dense": tf.cast(dense, tf.float32)[..., None]}
+    if raw.get("behavior") is not None:
+        behavior = tf.cast(raw["behavior"], tf.int32)
+        inputs["behavior"] = tf.concat(
+            [behavior[:, :-1], tf.zeros([batch, 1], tf.int32)], axis=1
+        )
+    return inputs
 
 
 def raw_event_signature(length, use_behavior=False):

@@ -16,8 +16,10 @@ from keras_adrec.training import run_folder
 from keras_adrec.training import run_writes
 
 METADATA_FILE = os.path.join("assets.extra", "adrec_serving.json")
-# What a SavedModel version folder holds besides the run marker.
+# What a SavedModel (or ONNX) version folder holds besides the run marker.
 SAVED_MODEL_NAMES = (
+    "model.onnx",
+    "preprocessing",
     "saved_model.pb",
     "saved_model.pbtxt",
     "fingerprint.pb",

@@ -6,6 +6,9 @@ plain `tf.saved_model.load`, as TF Serving replays it at load time.
 """
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -111,3 +114,35 @@ def test_sequential_warmup_rows_without_the_events(sequential_model_dir):
     assert raw["item"].shape == (128, 21) and raw["behavior"].min() == 1
     assert set(raw["user"]) <= set(vocabulary.vocabulary("user"))
     assert (raw["timestamp"][:, -1] == 1511600000).all()
+
+
+def test_without_tensorflow_serving_api_the_export_still_serves(
+    ranking_model_dir, tmp_path, monkeypatch
+):
+    # `None` in sys.modules makes the import raise ImportError, as an
+    # environment without the `serving` extra does.
+    monkeypatch.setitem(sys.modules, "tensorflow_serving", None)
+    monkeypatch.setitem(sys.modules, "tensorflow_serving.apis", None)
+    with pytest.warns(UserWarning, match=r"keras-adrec\[serving\]"):
+        path = export_for_serving(ranking_model_dir, tmp_path)
+    assert not (path / warmup.WARMUP_FILE).exists()
+    entry = _metadata(path)["warmup"]
+    assert entry["file"] is None and "tensorflow-serving-api" in entry["reason"]
+    assert (path / "saved_model.pb").is_file()
+
+
+def test_importing_the_export_package_needs_no_serving_extra():
+    code = (
+        "import sys, keras_adrec.export, keras_adrec.cli; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('onnx', 'onnxruntime', 'tf2onnx', 'tensorflow_serving')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
