@@ -43,6 +43,8 @@ import tensorflow as tf
 from keras_adrec.export import warmup
 from keras_adrec.export.serving import OUTPUT_NAME
 from keras_adrec.export.serving import SERVING_SIGNATURE
+from keras_adrec.export.serving import forward_pass
+from keras_adrec.export.serving import record_jit_compile
 from keras_adrec.export.versions import publish_version
 from keras_adrec.export.versions import resolve_version
 from keras_adrec.training.model_directory import ModelDirectory
@@ -53,7 +55,7 @@ _COLUMNS = ("user", "item", "category")
 
 
 def export_sequential_for_serving(
-    model_dir, export_dir, version=None, overwrite=False
+    model_dir, export_dir, version=None, overwrite=False, jit_compile=False
 ):
     """Write `export_dir/<version>/`, a SavedModel taking raw Taobao events.
 
@@ -66,6 +68,9 @@ def export_sequential_for_serving(
             more than the largest existing version (1 in an empty folder).
         overwrite: bool. Replace an existing version folder instead of
             raising. Defaults to `False`.
+        jit_compile: bool. Compile the model's forward pass with XLA
+            (`keras_adrec.export.serving.forward_pass`). Defaults to
+            `False`.
 
     Returns:
         `pathlib.Path` of the version directory.
@@ -105,12 +110,13 @@ def export_sequential_for_serving(
         )
     model, vocabulary, _ = run.load_sequential()
     archive = build_sequential_export_archive(
-        model, vocabulary, config["preparation"]
+        model, vocabulary, config["preparation"], jit_compile
     )
 
     def write(staging):
         archive.write_out(str(staging), verbose=False)
         _write_metadata(staging, model_dir, config, vocabulary, version)
+        record_jit_compile(staging, jit_compile)
         raw, source = warmup.sequential_warmup_rows(
             config,
             vocabulary,
@@ -124,7 +130,9 @@ def export_sequential_for_serving(
     return publish_version(export_dir, version, write, inputs=[model_dir])
 
 
-def build_sequential_export_archive(model, vocabulary, preparation):
+def build_sequential_export_archive(
+    model, vocabulary, preparation, jit_compile=False
+):
     """A `keras.export.ExportArchive` with the raw-event endpoint.
 
     Args:
@@ -133,6 +141,8 @@ def build_sequential_export_archive(model, vocabulary, preparation):
         vocabulary: the `TaobaoVocabulary` the model was trained with.
         preparation: dict of `prepare_taobao` settings (`history_length`,
             `time_feature`).
+        jit_compile: bool. Compile the model's forward pass with XLA.
+            Defaults to `False`.
 
     Returns:
         The archive; `archive.write_out(path)` writes the SavedModel.
@@ -146,6 +156,7 @@ def build_sequential_export_archive(model, vocabulary, preparation):
         )
     use_behavior = bool(getattr(model, "use_behavior", False))
     tables = event_tables(vocabulary)
+    forward = forward_pass(model, jit_compile)
     archive = keras.export.ExportArchive()
     archive.track(model)
     for table in tables.values():
@@ -181,8 +192,7 @@ def build_sequential_export_archive(model, vocabulary, preparation):
                 behavior=behavior if use_behavior else None,
             ),
         )
-        probability = model(inputs, training=False)
-        return {OUTPUT_NAME: tf.cast(probability, tf.float32)}
+        return {OUTPUT_NAME: tf.cast(forward(inputs), tf.float32)}
 
     signature = raw_event_signature(length, use_behavior)
     if use_behavior:

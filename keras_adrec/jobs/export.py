@@ -33,6 +33,8 @@ class ExportSettings:
         overwrite: bool. Replace an existing version folder.
         format: `"saved_model"` (TF Serving, the default) or `"onnx"`
             (`keras_adrec.export.export_onnx`).
+        jit_compile: bool. SavedModel only: compile the forward pass with
+            XLA (`keras_adrec.export.serving.forward_pass`).
     """
 
     model_dir: object
@@ -40,6 +42,7 @@ class ExportSettings:
     version: int | None = None
     overwrite: bool = False
     format: str = "saved_model"
+    jit_compile: bool = False
 
     def __post_init__(self):
         self.validate()
@@ -48,6 +51,11 @@ class ExportSettings:
         """Check every setting; raise naming the first bad one."""
         checks.check_int("version", self.version, 1, optional=True)
         checks.check_choice("format", self.format, FORMATS)
+        if self.jit_compile and self.format != "saved_model":
+            raise ValueError(
+                "`jit_compile` (--xla) applies to the SavedModel format only. "
+                f"Received: format={self.format!r}"
+            )
 
 
 def export_model(settings):
@@ -77,10 +85,12 @@ def export_model(settings):
             f"The model in {model_dir} was trained on {kind!r} data; "
             f"export supports {', '.join(EXPORTERS)} models."
         )
-    exporter = export_onnx if settings.format == "onnx" else EXPORTERS[task]
-    return exporter(
+    options = {"version": settings.version, "overwrite": settings.overwrite}
+    if settings.format == "onnx":
+        return export_onnx(model_dir, settings.export_dir, **options)
+    return EXPORTERS[task](
         model_dir,
         settings.export_dir,
-        version=settings.version,
-        overwrite=settings.overwrite,
+        jit_compile=settings.jit_compile,
+        **options,
     )
