@@ -229,10 +229,11 @@ def ranking_warmup_rows(config, schema, rows=max(WARMUP_BATCH_SIZES)):
     """`(dense, categorical, source)`: the first `rows` training rows.
 
     Reads `config["data"]["paths"]` (the training files `adrec train`
-    recorded) with the data kind's reader, bad lines skipped. When they are
-    gone or unreadable, Criteo-schema models get rows of the embedded
-    synthetic data (`SyntheticCriteo`) and other schemas get rows of
-    missing values; `source` says which.
+    recorded) with the data kind's reader and the run's `on_bad_lines`.
+    When they are gone or unreadable, Criteo-schema models get rows of the
+    embedded synthetic data (`SyntheticCriteo`) and other schemas (tables
+    read through a schema file included) get rows of missing values;
+    `source` says which.
     """
     kind = config.get("data", {}).get("kind")
     paths = config.get("data", {}).get("paths") or []
@@ -241,9 +242,11 @@ def ranking_warmup_rows(config, schema, rows=max(WARMUP_BATCH_SIZES)):
         reader = adrec_data.data_kind(kind, task="ranking").reader
     except ValueError:
         pass
-    if reader is not None and paths and all(os.path.exists(p) for p in paths):
+    if reader is not None and paths:
         try:
-            dataset = reader(paths, rows, on_bad_lines="skip")
+            dataset = reader(
+                paths, rows, on_bad_lines=config.get("on_bad_lines", "error")
+            )
             raw, _ = next(iter(dataset))
             return (
                 raw["dense"].numpy(),
