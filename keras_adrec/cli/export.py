@@ -7,6 +7,7 @@ from keras_adrec.cli.arguments import UsageError
 from keras_adrec.cli.arguments import make_settings
 from keras_adrec.cli.arguments import positive_int
 from keras_adrec.data import data_kind
+from keras_adrec.export.versions import check_one_format
 from keras_adrec.jobs.export import EXPORTERS
 from keras_adrec.jobs.export import FORMATS
 from keras_adrec.jobs.export import ExportSettings
@@ -76,6 +77,10 @@ def run(args):
             f"--model {args.model} was trained on {kind!r} data; export "
             f"supports {', '.join(EXPORTERS)} models"
         )
+    try:
+        check_one_format(args.output, args.format)
+    except ValueError as error:
+        raise UsageError(f"--output: {error}") from None
     if args.version is not None and not args.overwrite:
         target = os.path.join(args.output, str(args.version))
         if os.path.exists(target):

@@ -54,6 +54,7 @@ from keras_adrec.export.sequential_serving import event_tables
 from keras_adrec.export.sequential_serving import events_to_inputs
 from keras_adrec.export.signatures import OUTPUT_NAME
 from keras_adrec.export.versions import METADATA_FILE
+from keras_adrec.export.versions import check_one_format
 from keras_adrec.export.versions import publish_version
 from keras_adrec.export.versions import resolve_version
 from keras_adrec.training.model_directory import PREPROCESSING_DIR
@@ -78,8 +79,14 @@ def export_onnx(model_dir, export_dir, version=None, overwrite=False):
 
     Returns:
         `pathlib.Path` of the version directory.
+
+    Raises:
+        ValueError: `export_dir` holds SavedModel versions (a model
+            server would load the largest version, whatever it holds), or
+            the model takes multi-hot columns.
     """
     export_dir = pathlib.Path(export_dir)
+    check_one_format(export_dir, "onnx")
     version = resolve_version(export_dir, version, overwrite)
     run = ModelDirectory(model_dir)
     run.check()

@@ -45,6 +45,7 @@ from keras_adrec.export.serving import OUTPUT_NAME
 from keras_adrec.export.serving import SERVING_SIGNATURE
 from keras_adrec.export.serving import forward_pass
 from keras_adrec.export.serving import record_jit_compile
+from keras_adrec.export.versions import check_one_format
 from keras_adrec.export.versions import publish_version
 from keras_adrec.export.versions import resolve_version
 from keras_adrec.training.model_directory import ModelDirectory
@@ -93,6 +94,7 @@ def export_sequential_for_serving(
     """
 
     export_dir = pathlib.Path(export_dir)
+    check_one_format(export_dir, "saved_model")
     model_dir = pathlib.Path(model_dir)
     version = resolve_version(export_dir, version, overwrite)
     run = ModelDirectory(model_dir)

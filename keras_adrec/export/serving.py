@@ -71,6 +71,7 @@ from keras_adrec.export.signatures import EXAMPLES_SIGNATURE
 from keras_adrec.export.signatures import OUTPUT_NAME
 from keras_adrec.export.signatures import SERVING_SIGNATURE
 from keras_adrec.export.versions import METADATA_FILE
+from keras_adrec.export.versions import check_one_format
 from keras_adrec.export.versions import publish_version
 from keras_adrec.export.versions import resolve_version
 from keras_adrec.training.model_directory import ModelDirectory
@@ -141,6 +142,7 @@ def export_for_serving(
     ```
     """
     export_dir = pathlib.Path(export_dir)
+    check_one_format(export_dir, "saved_model")
     version = resolve_version(export_dir, version, overwrite)
 
     run = ModelDirectory(model_dir)

@@ -42,6 +42,30 @@ def next_version(export_dir):
     return max(versions, default=0) + 1
 
 
+# The file that marks a version folder's format.
+FORMAT_FILES = {"saved_model": "saved_model.pb", "onnx": "model.onnx"}
+
+
+def check_one_format(export_dir, format):
+    """Raise `ValueError` when `export_dir` holds versions of another
+    format: a model server watching the folder loads its largest version,
+    whatever it holds."""
+    export_dir = pathlib.Path(export_dir)
+    if not export_dir.is_dir():
+        return
+    for folder in sorted(export_dir.iterdir()):
+        if not (folder.is_dir() and folder.name.isdigit()):
+            continue
+        for other, marker in FORMAT_FILES.items():
+            if other != format and (folder / marker).is_file():
+                raise ValueError(
+                    f"{export_dir} holds {other} versions ({folder.name}/"
+                    f"{marker}); write the {format} export to another "
+                    "output folder, since a model server loads the largest "
+                    "version whatever its format."
+                )
+
+
 def resolve_version(export_dir, version, overwrite=False):
     """The version folder number to write: `version`, or the next one.
 

@@ -101,3 +101,19 @@ def test_bad_format_and_multi_hot_models_are_refused(
     with pytest.raises(ValueError, match="multi-hot"):
         export_onnx(table, tmp_path / "onnx")
     assert not (tmp_path / "onnx").exists()
+
+
+def test_one_output_folder_holds_one_format(
+    ranking_model_dir, tmp_path, capsys
+):
+    saved = tmp_path / "saved"
+    export_for_serving(ranking_model_dir, saved)
+    argv = ["export", "--model", str(ranking_model_dir), "--format", "onnx"]
+    assert main(argv + ["--output", str(saved)]) == 2
+    err = capsys.readouterr().err
+    assert "--output" in err and "saved_model versions" in err
+    assert sorted(p.name for p in saved.iterdir()) == ["1"]
+    onnx_dir = tmp_path / "onnx"
+    export_onnx(ranking_model_dir, onnx_dir)
+    with pytest.raises(ValueError, match="onnx versions"):
+        export_for_serving(ranking_model_dir, onnx_dir)
