@@ -1,29 +1,38 @@
-"""Latency and throughput of the exported TF Serving SavedModel.
+"""Serving latency and throughput, every serving path side by side.
 
-Loads the SavedModel written by `keras_adrec.export.export_for_serving`
-with plain `tf.saved_model.load` and times its signatures the way a model
-server calls them: one call per request, inputs already tensors.
+Times, in one run and on the same held-out rows, the ways a trained model
+answers requests:
 
-- `serving_default` (raw dense + categorical tensors) and `serve_examples`
-  (serialized tf.Example): latency p50 / p99 / mean at batch 1 and 64,
-  `--calls` timed calls each after `--warmup` untimed ones;
-- `serving_default` at batch 1024: rows/s over `--throughput-calls` calls.
+- `serving_default` of the SavedModel written by
+  `keras_adrec.export.export_for_serving` (raw dense + categorical
+  tensors; the vocabulary lookups run in the graph), loaded with plain
+  `tf.saved_model.load` and called as a model server calls it;
+- `serve_examples` of the same SavedModel (serialized tf.Example);
+- `serving_default` of the `--xla` export (`jit_compile` forward pass);
+- plain Keras `model.predict_on_batch` on preprocessed ids;
+- the ONNX model of `keras_adrec.export.export_onnx` in ONNX Runtime, on
+  preprocessed ids (`OnnxInputMapper`, untimed).
 
-Requests cycle through held-out raw rows (unseen tokens included), so the
-preprocessing lookups see realistic misses.
+Each at batch 1 (latency p50 / p99 / mean over `--calls` timed calls after
+`--warmup` untimed ones) and batch 1024 (rows/s over `--throughput-calls`
+calls). Requests cycle through held-out raw rows (unseen tokens included).
 
 Model: by default it trains a small RM1 Ad-Rec model (the RM1 preset
 unchanged, one epoch) on the first 8,000 lines of the real Criteo sample
 `criteo/train_head10k.txt` if present (`benchmarks.report.shared_data_file`:
 `ADREC_DATA_DIR`, else `../shared/data` beside the checkout), else on
-SYNTHETIC rows
-(`SyntheticCriteo`), and exports it to a temporary folder. `--model-dir DIR`
-exports an existing `adrec train` directory instead; `--export-dir DIR`
-times an existing export (a version folder, or a base folder: the largest
-version). `--smoke` is a toy run (tiny model, few calls) for tests.
+SYNTHETIC rows (`SyntheticCriteo`), and exports it to a temporary folder.
+`--model-dir DIR` exports an existing `adrec train` directory instead;
+`--export-dir DIR` times an existing SavedModel export only (a version
+folder, or a base folder: the largest version). `--smoke` is a toy run
+(tiny model, few calls) for tests. `--intra-op-threads` and
+`--inter-op-threads` set TensorFlow's thread pools (and ONNX Runtime's
+intra-op pool), as `tensorflow_model_server --tensorflow_intra_op_parallelism
+--tensorflow_inter_op_parallelism` would.
 
 Writes `serving_latency.md` and `serving_latency.json` to `--output-dir`
-(default `benchmarks/results`) with the command, machine, versions and date.
+(default `benchmarks/results`) with the command, machine, load average,
+versions and date.
 
 Usage (from the repository root):
     python -m benchmarks.serving_latency
@@ -50,17 +59,35 @@ from benchmarks import report as _report  # noqa: E402
 from keras_adrec import data as adrec_data  # noqa: E402
 from keras_adrec.export import EXAMPLES_SIGNATURE  # noqa: E402
 from keras_adrec.export import SERVING_SIGNATURE  # noqa: E402
+from keras_adrec.export import OnnxInputMapper  # noqa: E402
 from keras_adrec.export import export_for_serving  # noqa: E402
+from keras_adrec.export import export_onnx  # noqa: E402
+from keras_adrec.export.warmup import serialize_examples  # noqa: E402
 from keras_adrec.jobs.train_ranking import TrainRankingSettings  # noqa: E402
 from keras_adrec.jobs.train_ranking import train_ranking  # noqa: E402
 from keras_adrec.models import get_preset  # noqa: E402
+from keras_adrec.training import ModelDirectory  # noqa: E402
 from keras_adrec.utils import tune_malloc_for_training  # noqa: E402
 
 REAL_SAMPLE = "criteo/train_head10k.txt"
 AVAZU_SAMPLE = "avazu/train_head9999.csv"
 REPORT_NAME = "serving_latency"
-LATENCY_BATCHES = (1, 64)
+LATENCY_BATCH = 1
 THROUGHPUT_BATCH = 1024
+XLA = f"{SERVING_SIGNATURE} (XLA)"
+KERAS = "Keras predict_on_batch"
+ONNX = "ONNX Runtime"
+# What each path takes: raw features, or ids preprocessed beforehand.
+INPUTS = {
+    SERVING_SIGNATURE: "raw tensors",
+    EXAMPLES_SIGNATURE: "tf.Example",
+    XLA: "raw tensors",
+    KERAS: "ids",
+    ONNX: "ids",
+}
+# Issue 31's targets, on the raw-feature signature.
+TARGET_P99_MS = 1.0
+TARGET_ROWS_PER_S = 75_000
 
 
 def parse_args(argv):
@@ -94,6 +121,13 @@ def parse_args(argv):
         action="store_true",
         help="toy size: tiny model, 600 training lines, 30 calls",
     )
+    for pool in ("intra", "inter"):
+        p.add_argument(
+            f"--{pool}-op-threads",
+            type=int,
+            default=None,
+            help=f"TensorFlow {pool}-op threads (default: TensorFlow's)",
+        )
     p.add_argument("--output-dir", default=_report.RESULTS_DIR)
     args = p.parse_args(argv)
     # (full run, --smoke) defaults; explicit flags win.
@@ -109,6 +143,9 @@ def parse_args(argv):
     for name in ("calls", "warmup", "throughput_calls", "train_lines"):
         if getattr(args, name) < (0 if name == "warmup" else 1):
             p.error(f"--{name.replace('_', '-')} is too small")
+    for name in ("intra_op_threads", "inter_op_threads"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1")
     return args
 
 
@@ -148,7 +185,8 @@ def split_file(path, train_lines, work):
 
 
 def prepare_export(args, work):
-    """Return `(version_dir, info)`; trains and exports unless given."""
+    """Return `(version_dir, info, model_dir)`; trains and exports unless
+    given (`model_dir` is None for `--export-dir`)."""
     info = {}
     if args.export_dir:
         path = pathlib.Path(args.export_dir)
@@ -158,7 +196,7 @@ def prepare_export(args, work):
                 raise SystemExit(f"No SavedModel version in {path}")
             path = max(versions, key=lambda p: int(p.name))
         info["model"] = f"existing export {path}"
-        return path, info
+        return path, info, None
     model_dir = args.model_dir
     if model_dir is None:
         source, description, synthetic = source_rows(args, work)
@@ -196,7 +234,7 @@ def prepare_export(args, work):
     start = time.perf_counter()
     path = export_for_serving(model_dir, work / "serving")
     info["export_seconds"] = round(time.perf_counter() - start, 1)
-    return path, info
+    return path, info, model_dir
 
 
 def query_rows(args, work, schema):
@@ -215,33 +253,16 @@ def query_rows(args, work, schema):
     return raw["dense"].numpy(), raw["categorical"].numpy()
 
 
-def serialize_examples(dense, categorical, schema):
-    serialized = []
-    for d_row, c_row in zip(dense, categorical):
-        feature = {}
-        for name, value in zip(schema.dense_names, d_row):
-            if not np.isnan(value):
-                feature[name] = tf.train.Feature(
-                    float_list=tf.train.FloatList(value=[value])
-                )
-        for name, value in zip(schema.categorical_names, c_row):
-            if value:
-                feature[name] = tf.train.Feature(
-                    bytes_list=tf.train.BytesList(value=[value])
-                )
-        example = tf.train.Example(features=tf.train.Features(feature=feature))
-        serialized.append(example.SerializeToString())
-    return np.array(serialized, dtype=object)
-
-
-def batches(arrays, batch_size, count):
-    """`count` batches of tensors cycling through the rows (made up front)."""
+def batches(arrays, batch_size, count, as_numpy=False):
+    """`count` batches cycling through the rows, made up front: tensors,
+    or numpy arrays for Keras and ONNX Runtime."""
     rows = len(arrays[0])
     out = []
     for i in range(count):
         start = (i * batch_size) % rows
         index = (np.arange(batch_size) + start) % rows
-        out.append([tf.constant(a[index]) for a in arrays])
+        convert = np.ascontiguousarray if as_numpy else tf.constant
+        out.append([convert(a[index]) for a in arrays])
     return out
 
 
@@ -258,11 +279,12 @@ def time_calls(function, inputs, warmup):
     return np.array(seconds), time.process_time() - cpu_start
 
 
-def measure(path, dense, categorical, schema, args):
+def serving_paths(path, model_dir, work, dense, categorical, schema, args):
+    """`{name: (function, arrays)}` of every path to time; `function(*row
+    tensors)` answers a batch as a numpy array."""
     loaded = tf.saved_model.load(str(path))
     raw_fn = loaded.signatures[SERVING_SIGNATURE]
     examples_fn = loaded.signatures[EXAMPLES_SIGNATURE]
-    serialized = serialize_examples(dense, categorical, schema)
 
     def call_raw(d, c):
         return raw_fn(dense=d, categorical=c)["probability"].numpy()
@@ -270,21 +292,72 @@ def measure(path, dense, categorical, schema, args):
     def call_examples(e):
         return examples_fn(examples=e)["probability"].numpy()
 
-    results = []
-    for name, fn, arrays in (
-        (SERVING_SIGNATURE, call_raw, [dense, categorical]),
-        (EXAMPLES_SIGNATURE, call_examples, [serialized]),
-    ):
-        for batch in LATENCY_BATCHES:
-            inputs = batches(arrays, batch, args.calls)
-            seconds, cpu = time_calls(fn, inputs, args.warmup)
-            results.append(record(name, batch, seconds, cpu))
-    inputs = batches(
-        [dense, categorical], THROUGHPUT_BATCH, args.throughput_calls
+    serialized = serialize_examples(dense, categorical, schema)
+    paths = {
+        SERVING_SIGNATURE: (call_raw, [dense, categorical]),
+        EXAMPLES_SIGNATURE: (call_examples, [serialized]),
+    }
+    if model_dir is None:
+        return paths
+    xla_path = export_for_serving(model_dir, work / "xla", jit_compile=True)
+    xla_fn = tf.saved_model.load(str(xla_path)).signatures[SERVING_SIGNATURE]
+
+    def call_xla(d, c):
+        return xla_fn(dense=d, categorical=c)["probability"].numpy()
+
+    paths[XLA] = (call_xla, [dense, categorical])
+    model, preprocessor, _ = ModelDirectory(model_dir).load_ranking()
+    ids = preprocessor(
+        {"dense": tf.constant(dense), "categorical": tf.constant(categorical)}
     )
-    time_calls(call_raw, inputs[:2], 0)
-    seconds, cpu = time_calls(call_raw, inputs, 0)
-    results.append(record(SERVING_SIGNATURE, THROUGHPUT_BATCH, seconds, cpu))
+    ids = [ids["dense"].numpy(), ids["sparse"].numpy()]
+
+    def call_keras(d, s):
+        return model.predict_on_batch({"dense": d, "sparse": s})
+
+    paths[KERAS] = (call_keras, ids)
+    try:
+        import onnxruntime
+    except ImportError:
+        _report.log("onnxruntime is not installed: no ONNX Runtime rows")
+        return paths
+    onnx_path = export_onnx(model_dir, work / "onnx")
+    options = onnxruntime.SessionOptions()
+    if args.intra_op_threads:
+        options.intra_op_num_threads = args.intra_op_threads
+    if args.inter_op_threads:
+        options.inter_op_num_threads = args.inter_op_threads
+    session = onnxruntime.InferenceSession(
+        str(onnx_path / "model.onnx"),
+        options,
+        providers=["CPUExecutionProvider"],
+    )
+    feed = OnnxInputMapper(onnx_path)(
+        {"dense": dense, "categorical": categorical}
+    )
+    names = list(feed)
+
+    def call_onnx(*arrays):
+        return session.run(None, dict(zip(names, arrays)))[0]
+
+    paths[ONNX] = (call_onnx, [feed[name] for name in names])
+    return paths
+
+
+def measure(paths, args):
+    """Each path at batch 1 (latency) and 1024 (throughput)."""
+    results = []
+    for name, (function, arrays) in paths.items():
+        as_numpy = name in (KERAS, ONNX)
+        inputs = batches(arrays, LATENCY_BATCH, args.calls, as_numpy)
+        seconds, cpu = time_calls(function, inputs, args.warmup)
+        results.append(record(name, LATENCY_BATCH, seconds, cpu))
+        inputs = batches(
+            arrays, THROUGHPUT_BATCH, args.throughput_calls, as_numpy
+        )
+        time_calls(function, inputs[:2], 0)
+        seconds, cpu = time_calls(function, inputs, 0)
+        results.append(record(name, THROUGHPUT_BATCH, seconds, cpu))
     return results
 
 
@@ -292,6 +365,7 @@ def record(signature, batch, seconds, cpu_seconds):
     ms = seconds * 1000.0
     return {
         "signature": signature,
+        "input": INPUTS[signature],
         "batch": batch,
         "calls": len(seconds),
         "p50_ms": round(float(np.percentile(ms, 50)), 3),
@@ -311,10 +385,11 @@ def markdown(report):
     model = report["model"]
     settings = report["settings"]
     lines = _report.header_lines(
-        "TF Serving SavedModel latency",
+        "Serving latency: SavedModel, XLA, Keras and ONNX Runtime",
         report,
         machine_note="; TensorFlow intra-op threads: "
-        f"{m['tf_intra_op_threads']}",
+        f"{m['tf_intra_op_threads']}, inter-op threads: "
+        f"{m['tf_inter_op_threads']}",
     ) + [
         f"- Model: {model['model']}"
         + (
@@ -325,8 +400,11 @@ def markdown(report):
         )
         + f"; {model['parameters']:,} parameters, vocabulary sizes sum "
         f"{model['vocabulary_sizes_sum']:,}.",
-        "- Loaded with plain `tf.saved_model.load`; each call is one "
-        "signature call on tensors made beforehand, timed with "
+        "- SavedModel rows: loaded with plain `tf.saved_model.load`, one "
+        "signature call per request on tensors made beforehand (the "
+        "vocabulary lookups run in the graph); `(XLA)`: the `adrec export "
+        "--xla` export. Keras and ONNX Runtime rows take ids preprocessed "
+        "beforehand (lookups not timed). Each call is timed with "
         "`time.perf_counter` until the result is a numpy array. Latency: "
         f"{settings['calls']} timed calls after {settings['warmup']} warmup "
         f"calls; throughput: {settings['throughput_calls']} calls of "
@@ -334,13 +412,17 @@ def markdown(report):
         "tokens go to the OOV id).",
         "- CPU ms/call: process CPU time (all threads) per call, less "
         "sensitive to other load than wall time; above the mean wall time "
-        "when TensorFlow uses several threads.",
+        "when several threads work.",
+        f"- Targets (issue 31), on `{SERVING_SIGNATURE}`: batch-1 p99 <= "
+        f"{TARGET_P99_MS} ms, batch {THROUGHPUT_BATCH} >= "
+        f"{TARGET_ROWS_PER_S:,} rows/s.",
         "- Not measured: the model server's own work (HTTP/gRPC, JSON or "
         "proto parsing, request batching).",
         "",
     ]
     columns = [
-        ("signature", "l"),
+        ("path", "l"),
+        ("input", "l"),
         ("batch", "r"),
         ("calls", "r"),
         ("p50 ms", "r"),
@@ -352,6 +434,7 @@ def markdown(report):
     rows = [
         [
             r["signature"],
+            r["input"],
             r["batch"],
             r["calls"],
             f"{r['p50_ms']:.3f}",
@@ -390,6 +473,14 @@ def model_facts(path):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    if args.intra_op_threads:
+        tf.config.threading.set_intra_op_parallelism_threads(
+            args.intra_op_threads
+        )
+    if args.inter_op_threads:
+        tf.config.threading.set_inter_op_parallelism_threads(
+            args.inter_op_threads
+        )
     tune_malloc_for_training()  # see keras_adrec.utils.allocator
     command = _report.command_line(REPORT_NAME, argv)
     load_at_start = _report.load_average()
@@ -397,14 +488,17 @@ def main(argv=None):
     _report.log(f"{command}\nload average at start: {load_at_start}")
     with tempfile.TemporaryDirectory() as tmp:
         work = pathlib.Path(tmp)
-        path, info = prepare_export(args, work)
+        path, info, model_dir = prepare_export(args, work)
         facts = model_facts(path)
         schema = adrec_data.schema_for(facts["data_kind"])
         dense, categorical = query_rows(args, work, schema)
         # Keep the measurement free of the training objects.
         gc.collect()
         keras.backend.clear_session()
-        results = measure(path, dense, categorical, schema, args)
+        paths = serving_paths(
+            path, model_dir, work, dense, categorical, schema, args
+        )
+        results = measure(paths, args)
     report = {
         "benchmark": REPORT_NAME,
         "command": command,
@@ -419,7 +513,7 @@ def main(argv=None):
                 tf.config.threading.get_inter_op_parallelism_threads()
             ),
         ),
-        "versions": _report.versions(),
+        "versions": _report.versions(*_serving_modules()),
         "model": dict(info, **facts),
         "settings": {
             "calls": args.calls,
@@ -431,6 +525,17 @@ def main(argv=None):
     }
     _report.write_report(args.output_dir, REPORT_NAME, report, markdown(report))
     return 0
+
+
+def _serving_modules():
+    """The ONNX packages, where installed, for the versions line."""
+    modules = []
+    for name in ("onnxruntime", "onnx", "tf2onnx"):
+        try:
+            modules.append(__import__(name))
+        except ImportError:
+            pass
+    return modules
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ from keras_adrec.cli.arguments import UsageError
 from keras_adrec.cli.arguments import make_settings
 from keras_adrec.cli.arguments import positive_int
 from keras_adrec.data import data_kind
+from keras_adrec.export.versions import check_one_format
 from keras_adrec.jobs.export import EXPORTERS
+from keras_adrec.jobs.export import FORMATS
 from keras_adrec.jobs.export import ExportSettings
 from keras_adrec.jobs.export import export_model
 from keras_adrec.training.model_directory import ModelDirectory
@@ -20,7 +22,10 @@ def add_parser(subparsers):
         description=(
             "Write OUTPUT/<version>/, a SavedModel whose serving_default "
             "signature takes raw features (dense float32, categorical "
-            "strings) and serve_examples takes serialized tf.Example."
+            "strings) and serve_examples takes serialized tf.Example, "
+            "with TF Serving warm-up records; or, with --format onnx, "
+            "OUTPUT/<version>/model.onnx (preprocessed inputs, see "
+            "docs/serving.md)."
         ),
     )
     p.add_argument(
@@ -36,6 +41,18 @@ def add_parser(subparsers):
         type=positive_int,
         default=None,
         help="version number (default: next after the existing ones)",
+    )
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="saved_model",
+        help="saved_model (TF Serving, default) or onnx (ONNX Runtime)",
+    )
+    p.add_argument(
+        "--xla",
+        action="store_true",
+        help="compile the SavedModel's forward pass with XLA (faster small "
+        "batches; TF Serving then needs --xla_cpu_compilation_enabled=true)",
     )
     p.add_argument(
         "--overwrite",
@@ -60,6 +77,10 @@ def run(args):
             f"--model {args.model} was trained on {kind!r} data; export "
             f"supports {', '.join(EXPORTERS)} models"
         )
+    try:
+        check_one_format(args.output, args.format)
+    except ValueError as error:
+        raise UsageError(f"--output: {error}") from None
     if args.version is not None and not args.overwrite:
         target = os.path.join(args.output, str(args.version))
         if os.path.exists(target):
@@ -74,6 +95,8 @@ def run(args):
             export_dir=args.output,
             version=args.version,
             overwrite=args.overwrite,
+            format=args.format,
+            jit_compile=args.xla,
         )
     )
     print(json.dumps({"path": str(path), "version": int(path.name)}))

@@ -40,8 +40,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_adrec.export import warmup
 from keras_adrec.export.serving import OUTPUT_NAME
 from keras_adrec.export.serving import SERVING_SIGNATURE
+from keras_adrec.export.serving import forward_pass
+from keras_adrec.export.serving import record_jit_compile
+from keras_adrec.export.versions import check_one_format
 from keras_adrec.export.versions import publish_version
 from keras_adrec.export.versions import resolve_version
 from keras_adrec.training.model_directory import ModelDirectory
@@ -52,7 +56,7 @@ _COLUMNS = ("user", "item", "category")
 
 
 def export_sequential_for_serving(
-    model_dir, export_dir, version=None, overwrite=False
+    model_dir, export_dir, version=None, overwrite=False, jit_compile=False
 ):
     """Write `export_dir/<version>/`, a SavedModel taking raw Taobao events.
 
@@ -65,6 +69,9 @@ def export_sequential_for_serving(
             more than the largest existing version (1 in an empty folder).
         overwrite: bool. Replace an existing version folder instead of
             raising. Defaults to `False`.
+        jit_compile: bool. Compile the model's forward pass with XLA
+            (`keras_adrec.export.serving.forward_pass`). Defaults to
+            `False`.
 
     Returns:
         `pathlib.Path` of the version directory.
@@ -87,6 +94,7 @@ def export_sequential_for_serving(
     """
 
     export_dir = pathlib.Path(export_dir)
+    check_one_format(export_dir, "saved_model")
     model_dir = pathlib.Path(model_dir)
     version = resolve_version(export_dir, version, overwrite)
     run = ModelDirectory(model_dir)
@@ -104,17 +112,29 @@ def export_sequential_for_serving(
         )
     model, vocabulary, _ = run.load_sequential()
     archive = build_sequential_export_archive(
-        model, vocabulary, config["preparation"]
+        model, vocabulary, config["preparation"], jit_compile
     )
 
     def write(staging):
         archive.write_out(str(staging), verbose=False)
         _write_metadata(staging, model_dir, config, vocabulary, version)
+        record_jit_compile(staging, jit_compile)
+        raw, source = warmup.sequential_warmup_rows(
+            config,
+            vocabulary,
+            int(config["preparation"].get("history_length", 20)) + 1,
+            bool(getattr(model, "use_behavior", False)),
+        )
+        warmup.record_warmup(
+            staging, warmup.sequential_warmup_requests(raw), source
+        )
 
     return publish_version(export_dir, version, write, inputs=[model_dir])
 
 
-def build_sequential_export_archive(model, vocabulary, preparation):
+def build_sequential_export_archive(
+    model, vocabulary, preparation, jit_compile=False
+):
     """A `keras.export.ExportArchive` with the raw-event endpoint.
 
     Args:
@@ -123,6 +143,8 @@ def build_sequential_export_archive(model, vocabulary, preparation):
         vocabulary: the `TaobaoVocabulary` the model was trained with.
         preparation: dict of `prepare_taobao` settings (`history_length`,
             `time_feature`).
+        jit_compile: bool. Compile the model's forward pass with XLA.
+            Defaults to `False`.
 
     Returns:
         The archive; `archive.write_out(path)` writes the SavedModel.
@@ -135,16 +157,8 @@ def build_sequential_export_archive(model, vocabulary, preparation):
             f"'position'. Received: {time_feature!r}"
         )
     use_behavior = bool(getattr(model, "use_behavior", False))
-    tables = {}
-    for column in _COLUMNS:
-        ids = vocabulary.vocabulary(column)
-        tables[column] = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(
-                tf.constant(ids, tf.int64),
-                tf.constant(np.arange(1, len(ids) + 1), tf.int32),
-            ),
-            default_value=0,
-        )
+    tables = event_tables(vocabulary)
+    forward = forward_pass(model, jit_compile)
     archive = keras.export.ExportArchive()
     archive.track(model)
     for table in tables.values():
@@ -168,33 +182,19 @@ def build_sequential_export_archive(model, vocabulary, preparation):
             )
         ]
         with tf.control_dependencies(checks):
-            users = tf.broadcast_to(user[:, None], [batch, length])
-        sparse = tf.stack(
-            [
-                tables["user"].lookup(users),
-                tables["item"].lookup(item),
-                tables["category"].lookup(category),
-            ],
-            axis=-1,
+            user = tf.identity(user)
+        inputs = events_to_inputs(
+            tables,
+            time_feature,
+            dict(
+                user=user,
+                item=item,
+                category=category,
+                timestamp=timestamp,
+                behavior=behavior if use_behavior else None,
+            ),
         )
-        if time_feature == "log_elapsed_hours":
-            elapsed = tf.cast(timestamp[:, -1:] - timestamp, tf.float64)
-            dense = tf.math.log1p(elapsed / 3600.0)
-        else:
-            positions = tf.range(length, dtype=tf.float64) / length
-            dense = tf.broadcast_to(positions, [batch, length])
-        inputs = {
-            "sparse": sparse,
-            "dense": tf.cast(dense, tf.float32)[..., None],
-        }
-        if use_behavior:
-            behavior = tf.cast(behavior, tf.int32)
-            behavior = tf.concat(
-                [behavior[:, :-1], tf.zeros([batch, 1], tf.int32)], axis=1
-            )
-            inputs["behavior"] = behavior
-        probability = model(inputs, training=False)
-        return {OUTPUT_NAME: tf.cast(probability, tf.float32)}
+        return {OUTPUT_NAME: tf.cast(forward(inputs), tf.float32)}
 
     signature = raw_event_signature(length, use_behavior)
     if use_behavior:
@@ -206,6 +206,64 @@ def build_sequential_export_archive(model, vocabulary, preparation):
 
     archive.add_endpoint(SERVING_SIGNATURE, endpoint, input_signature=signature)
     return archive
+
+
+def event_tables(vocabulary):
+    """Raw id -> index `tf.lookup.StaticHashTable` of user, item and
+    category (index 0, out of vocabulary, for an unseen id)."""
+    tables = {}
+    for column in _COLUMNS:
+        ids = vocabulary.vocabulary(column)
+        tables[column] = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(ids, tf.int64),
+                tf.constant(np.arange(1, len(ids) + 1), tf.int32),
+            ),
+            default_value=0,
+        )
+    return tables
+
+
+def events_to_inputs(tables, time_feature, raw):
+    """Raw events -> the model's inputs, as `prepare_taobao` maps them.
+
+    Args:
+        tables: `event_tables(vocabulary)`.
+        time_feature: `"log_elapsed_hours"` or `"position"`.
+        raw: dict of int64 tensors `user` `[B]`, `item`, `category`,
+            `timestamp` `[B, T]` and `behavior` `[B, T]` or None.
+
+    Returns:
+        dict `sparse` int32 `[B, T, 3]`, `dense` float32 `[B, T, 1]` and,
+        when `raw["behavior"]` is given, `behavior` int32 `[B, T]` (the
+        candidate's set to 0).
+    """
+    item, timestamp = raw["item"], raw["timestamp"]
+    batch, length = tf.shape(item)[0], tf.shape(item)[1]
+    users = tf.broadcast_to(raw["user"][:, None], [batch, length])
+    sparse = tf.stack(
+        [
+            tables["user"].lookup(users),
+            tables["item"].lookup(item),
+            tables["category"].lookup(raw["category"]),
+        ],
+        axis=-1,
+    )
+    if time_feature == "log_elapsed_hours":
+        elapsed = tf.cast(timestamp[:, -1:] - timestamp, tf.float64)
+        dense = tf.math.log1p(elapsed / 3600.0)
+    else:
+        positions = tf.range(length, dtype=tf.float64) / tf.cast(
+            length, tf.float64
+        )
+        dense = tf.broadcast_to(positions, [batch, length])
+    inputs = {"sparse": sparse, "dense": tf.cast(dense, tf.float32)[..., None]}
+    if raw.get("behavior") is not None:
+        behavior = tf.cast(raw["behavior"], tf.int32)
+        inputs["behavior"] = tf.concat(
+            [behavior[:, :-1], tf.zeros([batch, 1], tf.int32)], axis=1
+        )
+    return inputs
 
 
 def raw_event_signature(length, use_behavior=False):

@@ -61,19 +61,21 @@ import os
 import pathlib
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from keras_adrec.data.kinds import kind_names
 from keras_adrec.data.multi_hot_lookup import MultiHotLookup
+from keras_adrec.export import warmup
+from keras_adrec.export.signatures import EXAMPLES_SIGNATURE
+from keras_adrec.export.signatures import OUTPUT_NAME
+from keras_adrec.export.signatures import SERVING_SIGNATURE
 from keras_adrec.export.versions import METADATA_FILE
+from keras_adrec.export.versions import check_one_format
 from keras_adrec.export.versions import publish_version
 from keras_adrec.export.versions import resolve_version
 from keras_adrec.training.model_directory import ModelDirectory
 from keras_adrec.version import __version__
-
-SERVING_SIGNATURE = "serving_default"
-EXAMPLES_SIGNATURE = "serve_examples"
-OUTPUT_NAME = "probability"
 
 
 def raw_input_signature(schema):
@@ -105,7 +107,9 @@ def example_feature_spec(schema):
     return spec
 
 
-def export_for_serving(model_dir, export_dir, version=None, overwrite=False):
+def export_for_serving(
+    model_dir, export_dir, version=None, overwrite=False, jit_compile=False
+):
     """Write `export_dir/<version>/`, a SavedModel taking raw features.
 
     Args:
@@ -117,6 +121,8 @@ def export_for_serving(model_dir, export_dir, version=None, overwrite=False):
             more than the largest existing version (1 in an empty folder).
         overwrite: bool. Replace an existing version folder instead of
             raising. Defaults to `False`.
+        jit_compile: bool. Compile the model's forward pass with XLA
+            (`forward_pass`). Defaults to `False`.
 
     Returns:
         `pathlib.Path` of the version directory.
@@ -136,6 +142,7 @@ def export_for_serving(model_dir, export_dir, version=None, overwrite=False):
     ```
     """
     export_dir = pathlib.Path(export_dir)
+    check_one_format(export_dir, "saved_model")
     version = resolve_version(export_dir, version, overwrite)
 
     run = ModelDirectory(model_dir)
@@ -149,18 +156,20 @@ def export_for_serving(model_dir, export_dir, version=None, overwrite=False):
         )
     model, preprocessor, config = run.load_ranking()
     lookup = MultiHotLookup.load_artifacts(run.preprocessing_path)
-    archive = build_export_archive(model, preprocessor, lookup)
+    archive = build_export_archive(model, preprocessor, lookup, jit_compile)
 
     def write(staging):
         archive.write_out(str(staging), verbose=False)
         _write_metadata(staging, model_dir, config, preprocessor, version)
+        record_jit_compile(staging, jit_compile)
         if lookup is not None:
             _add_multi_hot_metadata(staging, lookup)
+        _write_warmup(staging, config, preprocessor.schema, lookup)
 
     return publish_version(export_dir, version, write, inputs=[model_dir])
 
 
-def build_export_archive(model, preprocessor, lookup=None):
+def build_export_archive(model, preprocessor, lookup=None, jit_compile=False):
     """A `keras.export.ExportArchive` with the two serving endpoints.
 
     Args:
@@ -170,6 +179,8 @@ def build_export_archive(model, preprocessor, lookup=None):
             whose outputs `model` takes.
         lookup: the `keras_adrec.data.MultiHotLookup` of a table's
             multi-hot columns, or None.
+        jit_compile: bool. Compile the model's forward pass with XLA
+            (`forward_pass`). Defaults to `False`.
 
     Returns:
         The archive; `archive.write_out(path)` writes the SavedModel.
@@ -185,8 +196,9 @@ def build_export_archive(model, preprocessor, lookup=None):
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.track(preprocessor)
+    forward = forward_pass(model, jit_compile)
     if lookup is not None:
-        return _multi_hot_archive(archive, model, preprocessor, lookup)
+        return _multi_hot_archive(archive, forward, preprocessor, lookup)
 
     def serve_raw(dense, categorical):
         dense = tf.ensure_shape(
@@ -205,8 +217,7 @@ def build_export_archive(model, preprocessor, lookup=None):
         with tf.control_dependencies([same_batch]):
             dense = tf.identity(dense)
         inputs = preprocessor({"dense": dense, "categorical": categorical})
-        probability = model(inputs, training=False)
-        return {OUTPUT_NAME: tf.cast(probability, tf.float32)}
+        return {OUTPUT_NAME: tf.cast(forward(inputs), tf.float32)}
 
     feature_spec = example_feature_spec(schema)
 
@@ -232,7 +243,27 @@ def build_export_archive(model, preprocessor, lookup=None):
     return archive
 
 
-def _multi_hot_archive(archive, model, preprocessor, lookup):
+def forward_pass(model, jit_compile=False):
+    """The model's inference call, `inputs -> probability`.
+
+    With `jit_compile`, a `tf.function(jit_compile=True)`: XLA fuses the
+    forward pass's many small ops, which cuts the fixed cost of a small
+    batch most. XLA compiles once per input shape, so each new batch size
+    pays one compilation (the warm-up records compile 1, 8 and 128), and
+    TF Serving runs such a model only with
+    `--xla_cpu_compilation_enabled=true` (see docs/serving.md). The
+    preprocessing (string lookups) stays outside: XLA has no hash tables.
+    """
+
+    def forward(inputs):
+        return model(inputs, training=False)
+
+    if jit_compile:
+        return tf.function(forward, jit_compile=True, autograph=False)
+    return forward
+
+
+def _multi_hot_archive(archive, forward, preprocessor, lookup):
     """The endpoints of a model with multi-hot columns (`lookup`)."""
     schema = preprocessor.schema
     lookup.build()
@@ -242,8 +273,7 @@ def _multi_hot_archive(archive, model, preprocessor, lookup):
     def predict(dense, categorical, bags):
         inputs = preprocessor({"dense": dense, "categorical": categorical})
         inputs["multi_hot"] = lookup(bags)
-        probability = model(inputs, training=False)
-        return {OUTPUT_NAME: tf.cast(probability, tf.float32)}
+        return {OUTPUT_NAME: tf.cast(forward(inputs), tf.float32)}
 
     def serve_raw(dense, categorical, multi_hot):
         multi_hot = tf.ensure_shape(
@@ -291,6 +321,33 @@ def _multi_hot_archive(archive, model, preprocessor, lookup):
         input_signature=[tf.TensorSpec([None], tf.string, name="examples")],
     )
     return archive
+
+
+def _write_warmup(version_dir, config, schema, lookup):
+    """Write the TF Serving warm-up records and name them in the metadata."""
+    dense, categorical, source = warmup.ranking_warmup_rows(config, schema)
+    multi_hot, names = None, ()
+    if lookup is not None:
+        names = lookup.names
+        multi_hot = np.full([len(dense), len(names), 1], b"", object)
+    requests = warmup.ranking_warmup_requests(
+        dense, categorical, schema, multi_hot, names
+    )
+    warmup.record_warmup(version_dir, requests, source)
+
+
+def record_jit_compile(version_dir, jit_compile):
+    """Record whether the forward pass is XLA-compiled, and what the model
+    server then needs."""
+    path = pathlib.Path(version_dir) / METADATA_FILE
+    metadata = json.loads(path.read_text())
+    metadata["jit_compile"] = bool(jit_compile)
+    if jit_compile:
+        metadata["jit_compile_note"] = (
+            "the forward pass is XLA-compiled: start tensorflow_model_server "
+            "with --xla_cpu_compilation_enabled=true"
+        )
+    path.write_text(json.dumps(metadata, indent=2))
 
 
 def _drop_empty(bag):

@@ -16,8 +16,10 @@ from keras_adrec.training import run_folder
 from keras_adrec.training import run_writes
 
 METADATA_FILE = os.path.join("assets.extra", "adrec_serving.json")
-# What a SavedModel version folder holds besides the run marker.
+# What a SavedModel (or ONNX) version folder holds besides the run marker.
 SAVED_MODEL_NAMES = (
+    "model.onnx",
+    "preprocessing",
     "saved_model.pb",
     "saved_model.pbtxt",
     "fingerprint.pb",
@@ -38,6 +40,30 @@ def next_version(export_dir):
             if p.is_dir() and p.name.isascii() and p.name.isdigit()
         ]
     return max(versions, default=0) + 1
+
+
+# The file that marks a version folder's format.
+FORMAT_FILES = {"saved_model": "saved_model.pb", "onnx": "model.onnx"}
+
+
+def check_one_format(export_dir, format):
+    """Raise `ValueError` when `export_dir` holds versions of another
+    format: a model server watching the folder loads its largest version,
+    whatever it holds."""
+    export_dir = pathlib.Path(export_dir)
+    if not export_dir.is_dir():
+        return
+    for folder in sorted(export_dir.iterdir()):
+        if not (folder.is_dir() and folder.name.isdigit()):
+            continue
+        for other, marker in FORMAT_FILES.items():
+            if other != format and (folder / marker).is_file():
+                raise ValueError(
+                    f"{export_dir} holds {other} versions ({folder.name}/"
+                    f"{marker}); write the {format} export to another "
+                    "output folder, since a model server loads the largest "
+                    "version whatever its format."
+                )
 
 
 def resolve_version(export_dir, version, overwrite=False):

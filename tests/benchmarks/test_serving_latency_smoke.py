@@ -24,18 +24,22 @@ def test_serving_latency_benchmark_writes_reports(tmp_path):
     assert report["model"]["parameters"] > 0
     assert 0.0 <= report["model"]["val_auc"] <= 1.0
     measured = {(r["signature"], r["batch"]) for r in report["results"]}
-    assert measured == {
-        ("serving_default", 1),
-        ("serving_default", 64),
-        ("serve_examples", 1),
-        ("serve_examples", 64),
-        ("serving_default", 1024),
-    }
+    paths = (
+        "serving_default",
+        "serve_examples",
+        "serving_default (XLA)",
+        "Keras predict_on_batch",
+        "ONNX Runtime",
+    )
+    assert measured == {(p, b) for p in paths for b in (1, 1024)}
     for record in report["results"]:
         assert record["calls"] == (3 if record["batch"] == 1024 else 12)
         assert 0 < record["p50_ms"] <= record["p99_ms"]
         assert record["rows_per_s"] > 0
         assert record["cpu_ms_per_call"] >= 0
+    assert {"onnxruntime", "tensorflow"} <= set(report["versions"])
+    assert report["machine"]["load_average_at_start"]
     markdown = (tmp_path / "serving_latency.md").read_text()
-    assert "| serving_default | 1 | 12 |" in markdown
-    assert "| serve_examples | 64 | 12 |" in markdown
+    assert "| serving_default | raw tensors | 1 | 12 |" in markdown
+    assert "| serve_examples | tf.Example | 1024 | 3 |" in markdown
+    assert "| ONNX Runtime | ids | 1 | 12 |" in markdown

@@ -196,3 +196,24 @@ def test_export_serves_the_list_column(trained_table, tmp_path):
         examples=tf.constant(examples)
     )["probability"]
     np.testing.assert_allclose(served.numpy(), expected, atol=1e-6)
+
+
+def test_table_export_warmup_records_replay(trained_table, tmp_path):
+    import tensorflow as tf
+
+    from keras_adrec.export import export_for_serving
+    from keras_adrec.export import warmup
+
+    pytest.importorskip("tensorflow_serving.apis.prediction_log_pb2")
+    path = export_for_serving(trained_table, tmp_path)
+    loaded = tf.saved_model.load(str(path))
+    requests = warmup.read_warmup_requests(path)
+    assert len(requests) == 6
+    for signature, inputs in requests:
+        served = loaded.signatures[signature](
+            **{name: tf.constant(value) for name, value in inputs.items()}
+        )["probability"].numpy()
+        assert served.shape == (len(next(iter(inputs.values()))), 1)
+        assert np.isfinite(served).all()
+    # The raw signature's list column is part of the requests.
+    assert requests[0][1]["multi_hot"].ndim == 3
