@@ -78,5 +78,7 @@ def layer_norm(layer, inputs):
 
         return xhat * gamma + beta, grad
 
-    outputs = normalised(x, gamma, beta)
+    # The layer's name scope: profiles file these ops under the layer.
+    with tf.name_scope(layer.name):
+        outputs = normalised(x, gamma, beta)
     return tf.cast(outputs, layer.compute_dtype)
