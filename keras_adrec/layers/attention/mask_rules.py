@@ -160,7 +160,8 @@ class RelativeRule(MaskRule):
 
     A logit margin of `ln(1 / theta_h)` below the best key: dense while the
     scores are flat, sparse as a head sharpens; with `min_keys >= 2` no row
-    is reduced to one key.
+    is reduced to one key. The layer decides it on the logits
+    (`logit_keep`), so its `call` takes one softmax, over the kept keys.
     """
 
     name = "relative"
