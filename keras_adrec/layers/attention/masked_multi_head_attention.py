@@ -283,16 +283,6 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
             scores, self._rule, self._thresholds, attention_mask
         )
 
-    def _masked_weights(self, scores, attention_mask=None):
-        """The weights of `_threshold_softmax`, by `masked_weights`."""
-        if attention_mask is not None:
-            attention_mask = self._expand_attention_mask(
-                attention_mask, len(scores.shape)
-            )
-        return masked_weights(
-            scores, self._rule, self._thresholds, attention_mask
-        )
-
     def _attention_scores(self, query, key):
         # Float16 logits overflow for large inputs; compute them in float32.
         query = at_least_float32(query)
@@ -369,7 +359,14 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
         step counter (advanced once per training call) and attention
         dropout.
         """
-        weights = self._masked_weights(scores, attention_mask)
+        if attention_mask is not None:
+            attention_mask = self._expand_attention_mask(
+                attention_mask, len(scores.shape)
+            )
+        # `_threshold_softmax`'s weights (no first softmax for logit rules).
+        weights = masked_weights(
+            scores, self._rule, self._thresholds, attention_mask
+        )
         if training:
             threshold_warmup.advance(self.mask_step)
         weights = ops.cast(weights, dtype)
