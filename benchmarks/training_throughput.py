@@ -50,13 +50,25 @@ layer norms and dropout) and op type (`--profile-steps 0` skips it).
 
 Derived in the same run: the Ad-Rec to DLRM (`dot`) per-step cost ratio,
 Ad-Rec against the references, and the XLA-vs-graph ratio per interaction
-(graph step time / XLA step time; above 1 XLA is faster).
+(graph step time / XLA step time; above 1 XLA is faster). The goals
+section checks, at batch 1024, each model in its faster mode: Ad-Rec /
+DCN-v2 <= 1.3, Ad-Rec / dot <= 1.6 and Ad-Rec >= 30,000 samples/s.
+
+Each repeat starts at a different place in the list of configurations
+(what ran just before a model changes its time on a shared machine).
+`--mixed-bfloat16 adrec,...` also times those interactions under the
+`mixed_bfloat16` policy, as separate rows beside float32 (refused on a CPU
+without avx512_bf16 or amx_bf16, where bfloat16 is emulated); its outputs
+differ from float32's, so it is an option, never a default.
+`--threads INTRA,INTER` sets TensorFlow's thread counts for the run.
 
 Usage (from the repository root):
     python -m benchmarks.training_throughput
     python -m benchmarks.training_throughput --interactions dot,adrec \\
         --batch-sizes 128 --jit off
     python -m benchmarks.training_throughput --smoke --output-dir /tmp/b
+    python -m benchmarks.training_throughput --interactions dot,dcnv2,adrec \\
+        --batch-sizes 1024 --mixed-bfloat16 adrec
 
 Writes `training_throughput.md` and `training_throughput.json` to
 `--output-dir` (default `benchmarks/results`) with the command, machine,
@@ -103,6 +115,11 @@ DESCRIPTIONS = {
 AUTHORS_ADREC_SAMPLES_PER_SEC = 4345
 GOAL_SPEEDUP = 2.0
 GOAL_STEP_RATIO = 1.3
+# Issue 28: at batch 1024, in the faster of graph and XLA for each model.
+GOAL_1024 = {"dcnv2": 1.3, "dot": 1.6}
+GOAL_1024_SAMPLES_PER_SEC = 30_000
+FLOAT32 = "float32"
+MIXED_BFLOAT16 = "mixed_bfloat16"
 
 
 def parse_args(argv):
@@ -143,6 +160,20 @@ def parse_args(argv):
         help="profiled graph-mode steps of adrec and dot per batch size "
         "(default 20, smoke 2; 0 skips the op-time breakdown)",
     )
+    p.add_argument(
+        "--mixed-bfloat16",
+        default="",
+        help="comma-separated interactions also timed under the "
+        "`mixed_bfloat16` policy, as separate rows (needs a CPU with "
+        "avx512_bf16 or amx_bf16; default none)",
+    )
+    p.add_argument(
+        "--threads",
+        default=None,
+        help="INTRA,INTER: TensorFlow's intra- and inter-op thread counts "
+        "(tf.config.threading), set before anything runs (default: "
+        "TensorFlow's choice)",
+    )
     p.add_argument("--output-dir", default=_report.RESULTS_DIR)
     args = p.parse_args(argv)
     if args.smoke:
@@ -174,6 +205,27 @@ def parse_args(argv):
     unknown = [i for i in args.interactions if i not in ALL_INTERACTIONS]
     if unknown:
         p.error(f"unknown interaction(s) {unknown}; from {ALL_INTERACTIONS}")
+    args.mixed_bfloat16 = [
+        i.strip() for i in args.mixed_bfloat16.split(",") if i.strip()
+    ]
+    unknown = [i for i in args.mixed_bfloat16 if i not in ALL_INTERACTIONS]
+    if unknown:
+        p.error(
+            f"--mixed-bfloat16: unknown interaction(s) {unknown}; from "
+            f"{ALL_INTERACTIONS}"
+        )
+    if args.mixed_bfloat16 and not cpu_has_bfloat16():
+        p.error(
+            "--mixed-bfloat16 needs a CPU with avx512_bf16 or amx_bf16; "
+            "/proc/cpuinfo lists neither"
+        )
+    if args.threads is not None:
+        try:
+            args.threads = [int(t) for t in args.threads.split(",")]
+        except ValueError:
+            args.threads = []
+        if len(args.threads) != 2 or min(args.threads) < 1:
+            p.error("--threads must be INTRA,INTER, two positive integers")
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b]
     if not args.batch_sizes or min(args.batch_sizes) < 1:
         p.error("--batch-sizes must be positive")
@@ -181,9 +233,9 @@ def parse_args(argv):
         p.error("--warmup-steps, --measure-steps and --repeats must be >= 1")
     jit_modes = {"both": [False, True], "off": [False], "on": [True]}
     args.jit_modes = jit_modes[args.jit or "both"]
-    # (batch, jit_compile, interaction), in the order they run.
+    # (batch, jit_compile, interaction, precision), in the order they run.
     args.configs = [
-        (batch, jit, name)
+        (batch, jit, name, FLOAT32)
         for batch in args.batch_sizes
         for jit in args.jit_modes
         for name in args.interactions
@@ -193,11 +245,33 @@ def parse_args(argv):
         # XLA compilation takes seconds per model.
         args.jit_modes = [False, True]
         args.configs = [
-            (batch, False, name)
+            (batch, False, name, FLOAT32)
             for batch in args.batch_sizes
             for name in args.interactions
-        ] + [(batch, True, args.interactions[0]) for batch in args.batch_sizes]
+        ] + [
+            (batch, True, args.interactions[0], FLOAT32)
+            for batch in args.batch_sizes
+        ]
+    args.configs += [
+        (batch, jit, name, MIXED_BFLOAT16)
+        for batch in args.batch_sizes
+        for jit in args.jit_modes
+        for name in args.mixed_bfloat16
+    ]
     return args
+
+
+def cpu_has_bfloat16(cpuinfo="/proc/cpuinfo"):
+    """Whether the CPU computes bfloat16 natively (avx512_bf16, amx_bf16).
+
+    Without either, `mixed_bfloat16` is emulated and slower than float32.
+    """
+    try:
+        with open(cpuinfo) as f:
+            flags = set(f.read().split())
+    except OSError:
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
 # ----------------------------------------------------------------------
@@ -259,10 +333,25 @@ class StepTimer(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def time_run(name, batch_size, jit, seed, data, fields, args):
+def time_run(name, batch_size, jit, seed, data, fields, args, precision):
     """One fresh model, `model.fit` for warmup + measured steps."""
     features, labels, vocabulary_sizes = data
     keras.utils.set_random_seed(seed)
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        return _time_run(
+            name, batch_size, jit, seed, features, labels, vocabulary_sizes,
+            fields, args,
+        )  # fmt: skip
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _time_run(
+    name, batch_size, jit, seed, features, labels, vocabulary_sizes, fields,
+    args,
+):  # fmt: skip
     model = make_model(
         name, fields, vocabulary_sizes, features["dense"].shape[1], jit
     )
@@ -300,26 +389,33 @@ def measure(args, data, fields):
     """Time every configuration; repeats interleave so that load changes
     during the run fall on all configurations alike."""
     runs = {config: [] for config in args.configs}
+    configs = list(args.configs)
     for seed in range(args.repeats):
-        for config in args.configs:
-            batch_size, jit, name = config
-            run = time_run(name, batch_size, jit, seed, data, fields, args)
+        # Each repeat starts further along the list: a configuration's
+        # place in the order (what ran just before it) changes its time.
+        shift = seed * len(configs) // args.repeats
+        for config in configs[shift:] + configs[:shift]:
+            batch_size, jit, name, precision = config
+            run = time_run(
+                name, batch_size, jit, seed, data, fields, args, precision
+            )
             runs[config].append(run)
             _report.log(
                 f"  repeat {seed} batch {batch_size:5d} "
-                f"{'XLA  ' if jit else 'graph'} {name:15s} "
+                f"{'XLA  ' if jit else 'graph'} {name:15s} {precision:14s} "
                 f"{run['median_step_ms']:8.2f} ms/step "
                 f"{run['cpu_ms_per_step']:8.2f} CPU ms/step"
                 + (" (truncated)" if run["truncated"] else "")
             )
     records = []
-    for (batch_size, jit, name), config_runs in runs.items():
+    for (batch_size, jit, name, precision), config_runs in runs.items():
         step_ms = float(np.median([r["median_step_ms"] for r in config_runs]))
         records.append(
             {
                 "interaction": name,
                 "batch_size": batch_size,
                 "jit_compile": jit,
+                "precision": precision,
                 "median_step_ms": step_ms,
                 "samples_per_sec": batch_size / step_ms * 1e3,
                 "cpu_ms_per_step": float(
@@ -340,7 +436,8 @@ def measure(args, data, fields):
 
 
 def ratios(records):
-    """Per-step cost ratios measured in this run."""
+    """Per-step cost ratios measured in this run (float32 rows)."""
+    records = [r for r in records if r["precision"] == FLOAT32]
     by_key = {
         (r["interaction"], r["batch_size"], r["jit_compile"]): r
         for r in records
@@ -430,6 +527,7 @@ def markdown(report):
         ("interaction", "l"),
         ("batch", "r"),
         ("mode", "l"),
+        ("precision", "l"),
         ("ms/step", "r"),
         ("samples/s", "r"),
         ("CPU ms/step", "r"),
@@ -447,6 +545,7 @@ def markdown(report):
                 r["interaction"],
                 r["batch_size"],
                 "XLA" if r["jit_compile"] else "graph",
+                r.get("precision", FLOAT32),
                 f"{r['median_step_ms']:.2f}",
                 f"{r['samples_per_sec']:,.0f}",
                 f"{r['cpu_ms_per_step']:.1f}",
@@ -509,6 +608,25 @@ def markdown(report):
                 for r in report["xla_ratios"]
             ],
         )
+    bfloat16_rows = precision_ratio_rows(report["results"])
+    if bfloat16_rows:
+        lines += [
+            "",
+            "## mixed_bfloat16 against float32 (mixed ms/step ÷ float32 "
+            "ms/step; below 1 mixed is faster; outputs differ: bfloat16 "
+            "keeps 8 bits of mantissa)",
+            "",
+        ]
+        lines += _report.markdown_table(
+            [
+                ("interaction", "l"),
+                ("batch", "r"),
+                ("mode", "l"),
+                ("step time ratio", "r"),
+                ("CPU time ratio", "r"),
+            ],
+            bfloat16_rows,
+        )
     for entry in report.get("profiles", []):
         result = entry["profile"]
         lines += [
@@ -538,6 +656,72 @@ def markdown(report):
     return lines
 
 
+def precision_ratio_rows(records):
+    """Rows: mixed_bfloat16 over float32 step (and CPU) time, same run."""
+    by_key = {
+        (
+            r["interaction"],
+            r["batch_size"],
+            r["jit_compile"],
+            r.get("precision", FLOAT32),
+        ): r
+        for r in records
+    }
+    rows = []
+    for (name, batch, jit, precision), r in by_key.items():
+        base = by_key.get((name, batch, jit, FLOAT32))
+        if precision != MIXED_BFLOAT16 or base is None:
+            continue
+        rows.append(
+            [
+                name,
+                batch,
+                "XLA" if jit else "graph",
+                f"{r['median_step_ms'] / base['median_step_ms']:.2f}",
+                f"{r['cpu_ms_per_step'] / base['cpu_ms_per_step']:.2f}",
+            ]
+        )
+    return rows
+
+
+def best_mode_goals(records):
+    """Issue 28's goals at batch 1024, float32, each model in its faster
+    mode (graph or XLA): Ad-Rec/DCN-v2 and Ad-Rec/dot step ratios and
+    Ad-Rec's samples/s."""
+    best = {}
+    for r in records:
+        if r["batch_size"] != 1024 or r.get("precision", FLOAT32) != FLOAT32:
+            continue
+        held = best.get(r["interaction"])
+        if held is None or r["median_step_ms"] < held["median_step_ms"]:
+            best[r["interaction"]] = r
+    adrec = best.get("adrec")
+    if adrec is None:
+        return []
+
+    def mode(r):
+        return "XLA" if r["jit_compile"] else "graph"
+
+    lines = []
+    for other, goal in GOAL_1024.items():
+        if other not in best:
+            continue
+        ratio = adrec["median_step_ms"] / best[other]["median_step_ms"]
+        lines.append(
+            f"Ad-Rec ({mode(adrec)}) / {other} ({mode(best[other])}) step "
+            f"at batch 1024, each in its faster mode: {ratio:.2f}; goal <= "
+            f"{goal}: " + ("met" if ratio <= goal else "not met") + "."
+        )
+    rate = adrec["samples_per_sec"]
+    lines.append(
+        f"Ad-Rec at batch 1024 ({mode(adrec)}): {rate:,.0f} samples/s; "
+        f"goal >= {GOAL_1024_SAMPLES_PER_SEC:,}: "
+        + ("met" if rate >= GOAL_1024_SAMPLES_PER_SEC else "not met")
+        + "."
+    )
+    return lines
+
+
 def percent_of_peak(record, peak_gflops):
     """Achieved training GFLOP/s as a percentage of the matmul peak."""
     achieved = record["samples_per_sec"] * record["train_flop_per_sample"]
@@ -545,9 +729,12 @@ def percent_of_peak(record, peak_gflops):
 
 
 def goals(records, ratio_rows):
-    """The reference goals at batch 128, checked on this run's numbers."""
+    """The reference goals at batch 128 and issue 28's at batch 1024,
+    checked on this run's float32 numbers."""
     lines = []
     for r in records:
+        if r.get("precision", FLOAT32) != FLOAT32:
+            continue
         if r["interaction"] == "adrec" and r["batch_size"] == 128:
             speedup = r["samples_per_sec"] / AUTHORS_ADREC_SAMPLES_PER_SEC
             mode = "XLA" if r["jit_compile"] else "graph"
@@ -570,12 +757,16 @@ def goals(records, ratio_rows):
                 + ("met" if r["step_ratio"] <= GOAL_STEP_RATIO else "not met")
                 + "."
             )
-    return lines
+    return lines + best_mode_goals(records)
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    if args.threads:
+        # An explicit choice of this run; the library sets no threads.
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads[0])
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads[1])
     tune_malloc_for_training()  # see keras_adrec.utils.allocator
     command = _report.command_line(REPORT_NAME, argv)
     load_at_start = _report.load_average()
@@ -636,6 +827,12 @@ def main(argv=None):
             "learning_rate": fields.learning_rate,
             "dropout": fields.dropout,
             "profile_steps": args.profile_steps,
+            "mixed_bfloat16": args.mixed_bfloat16,
+            "threads": (
+                {"intra_op": args.threads[0], "inter_op": args.threads[1]}
+                if args.threads
+                else None
+            ),
             "data": {
                 "synthetic": True,
                 "generator": "keras_adrec.data.SyntheticCriteo",

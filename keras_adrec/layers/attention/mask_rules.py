@@ -18,8 +18,8 @@ DEFAULT_MASK_RULE = "paper"
 DEFAULT_MIN_KEYS = 2
 
 
-def kth_largest(probabilities, k, axes, row_max=None):
-    """The k-th largest probability of each row, keepdims over `axes`.
+def kth_largest(probabilities, k, axes, row_max=None, removed=-1.0):
+    """The k-th largest probability (or logit) of each row, keepdims.
 
     Counted with repeats, as in a descending sort: a row whose two largest
     entries tie has the maximum as its second largest. For `k <= 4` this
@@ -27,10 +27,13 @@ def kth_largest(probabilities, k, axes, row_max=None):
     and XLA on CPU lowers it to a full sort of every row).
 
     Args:
-        probabilities: tensor of values >= 0.
+        probabilities: tensor of values greater than `removed`.
         k: int >= 1.
         axes: the trailing axes that form a row.
         row_max: optional precomputed maximum of each row, keepdims.
+        removed: a value below every entry, which marks the entries
+            already counted. Defaults to `-1.0` (below any probability);
+            logits use `-inf`.
 
     Returns:
         A tensor with size 1 on `axes`.
@@ -49,8 +52,8 @@ def kth_largest(probabilities, k, axes, row_max=None):
         at_largest = ops.greater_equal(remaining, largest)
         count = ops.sum(ops.cast(at_largest, "int32"), axis=axes, keepdims=True)
         seen = count if seen is None else seen + count
-        # Probabilities are >= 0, so -1 removes an entry.
-        remaining = ops.where(at_largest, -1.0, remaining)
+        # `removed` is below every entry: it takes one out of the race.
+        remaining = ops.where(at_largest, removed, remaining)
         largest = ops.max(remaining, axis=axes, keepdims=True)
         kth = ops.where(ops.greater_equal(seen, k), kth, largest)
     return kth
@@ -96,6 +99,25 @@ class MaskRule:
         """
         raise NotImplementedError
 
+    def logit_keep(self, scores, log_thresholds, row_max):
+        """The keep mask decided from the logits, or `None`.
+
+        A rule whose decision depends on the logits only through their
+        differences (`log p_j - log p_k = s_j - s_k`) decides it without
+        the first softmax; the weights are then one softmax over the kept
+        logits (`threshold_softmax.masked_weights`). Rules that need the
+        probabilities themselves return `None`.
+
+        Args:
+            scores: the logits, `(..., H, <queries>, <keys>)`, padded
+                keys filled with a large negative value.
+            log_thresholds: `log(theta_h)` broadcastable to the scores
+                (`-inf` for a zero threshold): a numpy array, or a tensor
+                during warm-up.
+            row_max: the maximum logit of each row, keepdims.
+        """
+        return None
+
     def weights(self, probabilities, renormalised):
         """Attention weights from the dense and the renormalised ones.
 
@@ -138,7 +160,8 @@ class RelativeRule(MaskRule):
 
     A logit margin of `ln(1 / theta_h)` below the best key: dense while the
     scores are flat, sparse as a head sharpens; with `min_keys >= 2` no row
-    is reduced to one key.
+    is reduced to one key. The layer decides it on the logits
+    (`logit_keep`), so its `call` takes one softmax, over the kept keys.
     """
 
     name = "relative"
@@ -147,6 +170,15 @@ class RelativeRule(MaskRule):
         kth = kth_largest(probabilities, self.min_keys, self.key_axes, row_max)
         cutoff = ops.minimum(thresholds * row_max, kth)
         return ops.greater_equal(probabilities, cutoff)
+
+    def logit_keep(self, scores, log_thresholds, row_max):
+        # p_j >= theta max p  <=>  s_j >= max s + log(theta), and the
+        # k-th largest logit is the logit of the k-th largest p.
+        kth = kth_largest(
+            scores, self.min_keys, self.key_axes, row_max, -np.inf
+        )
+        cutoff = ops.minimum(row_max + log_thresholds, kth)
+        return ops.greater_equal(scores, cutoff)
 
 
 class StraightThroughRule(PaperRule):

@@ -21,6 +21,7 @@ from keras_adrec.layers.attention.mask_rules import resolve_mask_thresholds
 from keras_adrec.layers.attention.stateless_dropout import stateless_dropout
 from keras_adrec.layers.attention.threshold_softmax import at_least_float32
 from keras_adrec.layers.attention.threshold_softmax import expand_attention_mask
+from keras_adrec.layers.attention.threshold_softmax import masked_weights
 from keras_adrec.layers.attention.threshold_softmax import threshold_softmax
 
 # `MASK_RULES`, `DEFAULT_MASK_RULE` and `DEFAULT_MIN_KEYS` stay importable
@@ -358,7 +359,14 @@ class MaskedMultiHeadAttention(keras.layers.MultiHeadAttention):
         step counter (advanced once per training call) and attention
         dropout.
         """
-        _, weights, _ = self._threshold_softmax(scores, attention_mask)
+        if attention_mask is not None:
+            attention_mask = self._expand_attention_mask(
+                attention_mask, len(scores.shape)
+            )
+        # `_threshold_softmax`'s weights (no first softmax for logit rules).
+        weights = masked_weights(
+            scores, self._rule, self._thresholds, attention_mask
+        )
         if training:
             threshold_warmup.advance(self.mask_step)
         weights = ops.cast(weights, dtype)

@@ -4,6 +4,11 @@
 float32, `p = softmax(scores)` over the key axes, asks the keep rule
 which keys survive and renormalises the kept probabilities,
 `w = p keep / sum(p keep)` (a softmax over the kept logits).
+
+`masked_weights` computes only `w`, what the layer's `call` needs. For a
+rule that decides from the logits (`MaskRule.logit_keep`, the relative
+rule) it skips the first softmax: the keep mask comes from the logits and
+`w` is one softmax over the kept ones.
 """
 
 import keras
@@ -105,6 +110,87 @@ def renormalise(scores, probabilities, keep, axes, floor=None):
     return renormalised(scores)
 
 
+def log_thresholds(thresholds):
+    """`log(theta)` of a numpy array or a tensor; `-inf` for a zero."""
+    if isinstance(thresholds, np.ndarray):
+        with np.errstate(divide="ignore"):
+            return np.log(thresholds)
+    return ops.log(thresholds)
+
+
+def _logit_keep(rule, scores, thresholds, attention_mask):
+    """The rule's keep mask from the logits, or `None` (see `logit_keep`)."""
+    dtype = keras.backend.standardize_dtype(scores.dtype)
+    row_max = ops.max(scores, axis=rule.key_axes, keepdims=True)
+    keep = rule.logit_keep(scores, log_thresholds(thresholds(dtype)), row_max)
+    if keep is not None and attention_mask is not None:
+        keep = ops.logical_and(keep, attention_mask)
+    return keep
+
+
+def kept_softmax(scores, keep, axes, any_kept=False):
+    """Softmax over the kept logits: `w = p keep / sum(p keep)`.
+
+    One softmax pass instead of a first softmax and a renormalisation.
+    On the TensorFlow backend its gradient is the closed form
+    `dL/ds = w (g - sum(w g))` applied directly to the scores (zero on
+    dropped keys, since `w` is), which saves the backward pass of the
+    selection.
+
+    Args:
+        scores: float32 (or wider) logits.
+        keep: boolean tensor of the same shape.
+        axes: the key axes.
+        any_kept: bool. Whether a row may keep no key (padding); such rows
+            get weights 0.
+
+    Returns:
+        The weights, with the shape and dtype of `scores`.
+    """
+
+    def forward(scores):
+        weights = softmax_over(ops.where(keep, scores, PADDING_FILL), axes)
+        if any_kept:
+            kept_any = ops.any(keep, axis=axes, keepdims=True)
+            weights = ops.where(kept_any, weights, 0.0)
+        return weights
+
+    if keras.backend.backend() != "tensorflow":
+        return forward(scores)
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def kept(scores):
+        weights = forward(scores)
+
+        def grad(upstream):
+            upstream = tf.cast(upstream, weights.dtype)
+            inner = tf.reduce_sum(upstream * weights, axis=axes, keepdims=True)
+            return tf.cast(weights * (upstream - inner), scores.dtype)
+
+        return weights, grad
+
+    return kept(scores)
+
+
+def masked_weights(scores, rule, thresholds, attention_mask=None):
+    """The attention weights of `threshold_softmax`, computed directly.
+
+    For a rule with a logit form (`MaskRule.logit_keep`) the first
+    softmax is skipped; otherwise this is `threshold_softmax(...)[1]`.
+    Arguments as in `threshold_softmax`.
+    """
+    scores = at_least_float32(scores)
+    if attention_mask is not None:
+        scores = ops.where(attention_mask, scores, PADDING_FILL)
+    keep = _logit_keep(rule, scores, thresholds, attention_mask)
+    if keep is None:
+        return threshold_softmax(scores, rule, thresholds, attention_mask)[1]
+    return kept_softmax(
+        scores, keep, rule.key_axes, any_kept=attention_mask is not None
+    )
+
+
 def threshold_softmax(scores, rule, thresholds, attention_mask=None):
     """First softmax, keep mask and weights of one keep rule, in float32.
 
@@ -130,12 +216,16 @@ def threshold_softmax(scores, rule, thresholds, attention_mask=None):
     probabilities = softmax_over(scores, axes)
     # Comparisons carry no gradient: the keep decision is a constant for
     # backpropagation, and gradients flow through `kept / total` only.
-    row_max = ops.max(probabilities, axis=axes, keepdims=True)
-    dtype = keras.backend.standardize_dtype(probabilities.dtype)
-    keep = rule.keep(probabilities, thresholds(dtype), row_max)
+    # A rule with a logit form decides as in `masked_weights`.
+    keep = _logit_keep(rule, scores, thresholds, attention_mask)
+    if keep is None:
+        row_max = ops.max(probabilities, axis=axes, keepdims=True)
+        dtype = keras.backend.standardize_dtype(probabilities.dtype)
+        keep = rule.keep(probabilities, thresholds(dtype), row_max)
+        if attention_mask is not None:
+            keep = ops.logical_and(keep, attention_mask)
     dense = probabilities
     if attention_mask is not None:
-        keep = ops.logical_and(keep, attention_mask)
         dense = ops.where(attention_mask, probabilities, 0.0)
     # A row whose keys are all padding keeps nothing: weights 0.
     floor = None if attention_mask is None else 1e-30

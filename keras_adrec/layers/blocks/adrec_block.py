@@ -10,6 +10,7 @@ from keras_adrec.layers.attention.masked_multi_head_attention import (
     MaskedMultiHeadAttention,
 )
 from keras_adrec.layers.attention.stateless_dropout import stateless_dropout
+from keras_adrec.layers.blocks.fused_layer_norm import layer_norm
 
 
 def _check_rate(name, value):
@@ -240,7 +241,9 @@ class AdRecBlock(keras.layers.Layer):
         return inputs
 
     def _norm(self, layer, inputs):
-        return inputs if layer is None else layer(inputs)
+        # The layer's function with a closed-form backward pass on
+        # TensorFlow (`fused_layer_norm`); its weights are the layer's.
+        return inputs if layer is None else layer_norm(layer, inputs)
 
     def _ffn(self, inputs):
         # Dense on a 3D tensor runs a broadcast batched matmul whose kernel
@@ -264,9 +267,9 @@ class AdRecBlock(keras.layers.Layer):
         h = self.attention_layer(
             z, z, attention_mask=attention_mask, training=training
         )
-        z = self.attention_norm(z + self._dropout(h, training))
+        z = self._norm(self.attention_norm, z + self._dropout(h, training))
         h = self._ffn(z)
-        return self.ffn_norm(z + self._dropout(h, training))
+        return self._norm(self.ffn_norm, z + self._dropout(h, training))
 
     def attention_maps(self, inputs, attention_mask=None):
         """First-pass and masked attention probabilities of this block.
