@@ -62,7 +62,7 @@ DEFAULT_SEEDS = 3
 QUICK_SEEDS = 2
 # Taobao events read for RM4 (the sample holds 84k): enough for thousands
 # of training windows while two models x 3 seeds fit the 20-minute budget.
-TAOBAO_EVENTS = 40_000
+TAOBAO_EVENTS = 20_000
 QUICK_TAOBAO_EVENTS = 4_000
 # `--quick` keeps this many rows of each ranking set.
 QUICK_ROWS = {"train": 512, "same": 256, "later": 256}
@@ -692,6 +692,37 @@ def _finite(value):
     return value is not None and math.isfinite(value)
 
 
+PERIODS = (("same", "same_auc"), ("later", "later_auc"))
+
+
+def both(a_runs, b_runs):
+    """`paired` a − b on the same-period and on the later-period AUC."""
+    return {p: paired(a_runs, b_runs, metric) for p, metric in PERIODS}
+
+
+def both_text(ds):
+    return ", ".join(f"{p} {ci(d)} ({d['verdict']})" for p, d in ds.items())
+
+
+def claim(ds, want):
+    """Whether `ds` (`both`'s) shows a − b `want` ("higher", "lower" or
+    "equal"): "yes" when a period shows it and none the opposite, "no"
+    when a period shows the opposite and none shows it, else "not
+    decided". "equal" holds when no period separates the two."""
+    verdicts = [d["verdict"] for d in ds.values()]
+    if None in verdicts:
+        return "not decided"
+    if want == "equal":
+        separated = {"higher", "lower"} & set(verdicts)
+        return "no" if separated else "yes"
+    opposite = {"higher": "lower", "lower": "higher"}[want]
+    if want in verdicts and opposite not in verdicts:
+        return "yes"
+    if opposite in verdicts and want not in verdicts:
+        return "no"
+    return "not decided"
+
+
 def cell_rows(study, runs, args):
     """Per cell: its runs (current keys only) and their summary."""
     by_key = {r["key"]: r for r in runs if r.get("type") == "run"}
@@ -753,7 +784,9 @@ def study_table(rows, spread, reference=None):
         ("later AUC per seed", "l"),
     ]
     if reference is not None:
-        columns.append((f"later − {reference['label']} (95% CI)", "r"))
+        columns += [
+            (f"{p} − {reference['label']} (95% CI)", "r") for p, _ in PERIODS
+        ]
     table = []
     for r in rows:
         line = [
@@ -765,11 +798,8 @@ def study_table(rows, spread, reference=None):
             ", ".join(_report.fmt(a, "{:.3f}") for a in r["later_aucs"]),
         ]
         if reference is not None:
-            line.append(
-                "–"
-                if r is reference
-                else ci(paired(r["runs"], reference["runs"], "later_auc"))
-            )
+            ds = both(r["runs"], reference["runs"])
+            line += ["–" if r is reference else ci(ds[p]) for p, _ in PERIODS]
         table.append(line)
     return _report.markdown_table(columns, table)
 
@@ -938,25 +968,25 @@ def positional_sections(study, rows, spread, out, name):
         lines += study_table(group, spread, reference=none)
         lines.append("")
         learned = find(group, value="learned")
+        sinusoidal = find(group, value="sinusoidal")
         dot = find(group, value="dot")
-        parts = []
-        holds = against = False
-        for other in (learned, find(group, value="sinusoidal")):
-            if other is None or none is None:
-                continue
-            d = paired(none["runs"], other["runs"], "later_auc")
+        if none is None or learned is None:
+            readings.append(f"{dataset}: **not decided** (no runs)")
+            continue
+        ds = both(none["runs"], learned["runs"])
+        parts = [f"no positions − 1-D learned: {both_text(ds)}"]
+        if sinusoidal is not None:
             parts.append(
-                f"no positions − {other['label']}: {ci(d)} ({d['verdict']})"
+                "no positions − sinusoidal: "
+                + both_text(both(none["runs"], sinusoidal["runs"]))
             )
-            if other is learned:
-                holds = d["verdict"] == "higher"
-                against = d["verdict"] == "lower"
-        if learned is not None and dot is not None:
-            d = paired(learned["runs"], dot["runs"], "later_auc")
-            parts.append(f"1-D learned − DLRM dot: {ci(d)} ({d['verdict']})")
+        if dot is not None:
+            parts.append(
+                "1-D learned − DLRM dot: "
+                + both_text(both(learned["runs"], dot["runs"]))
+            )
         readings.append(
-            f"{dataset}: **{_verdict_word(holds, against)}** "
-            f"({'; '.join(parts) or 'no runs'})"
+            f"{dataset}: **{claim(ds, 'higher')}** ({'; '.join(parts)})"
         )
     png = f"{name}.png"
     plot_curves(
@@ -972,19 +1002,19 @@ def positional_sections(study, rows, spread, out, name):
         "",
     ]
     reading = (
-        "Does a positional embedding hurt (the paper: yes)? Decided on the "
-        "later-period AUC (the paper's test day is later than its training "
-        "days), paired by seed, 95% t interval: "
+        "Does a learned 1-D positional embedding hurt Ad-Rec (the paper: "
+        "yes)? Per data set, paired by seed with a 95% t interval, on the "
+        "same-period and the later-period AUC: "
         + "; ".join(readings)
-        + ". 'yes' needs Ad-Rec without positions above the learned 1-D "
-        "embedding with the interval excluding 0; 'no' the reverse."
+        + ". 'yes' needs Ad-Rec without positions above the learned "
+        "embedding with the interval excluding 0 in one period and below "
+        "it in none; 'no' the reverse; anything else is 'not decided'."
     )
     return lines, reading
 
 
 def sensitivity_sections(study, rows, spread, out, name):
     lines = []
-    base = find(rows, axis="layers", value=1)
     reference = find(rows, axis="reference")
     for axis in ("layers", "heads", "dropout", "activation"):
         group = [r for r in rows if r["axis"] == axis]
@@ -1002,49 +1032,33 @@ def sensitivity_sections(study, rows, spread, out, name):
         f"Ad-Rec on RM1 Criteo, one axis at a time ({spread})",
     )
     lines += [f"![AUC against each hyper-parameter]({png})", ""]
-
-    def against_first(axis):
-        group = [r for r in rows if r["axis"] == axis]
-        return group[0], [
-            (r, paired(r["runs"], group[0]["runs"], "later_auc"))
-            for r in group[1:]
-        ]
-
     parts = []
-    _, layer_d = against_first("layers")
-    better = [r["label"] for r, d in layer_d if d["verdict"] == "higher"]
+    layers = [r for r in rows if r["axis"] == "layers"]
+    deeper = [(r, both(r["runs"], layers[0]["runs"])) for r in layers[1:]]
+    better = [r["label"] for r, ds in deeper if claim(ds, "higher") == "yes"]
+    word = "no" if better else "yes" if deeper else "not decided"
     parts.append(
-        "layers (no gain beyond 1): **"
-        + (
-            "no"
-            if better
-            else "yes"
-            if layer_d and all(d["verdict"] for _, d in layer_d)
-            else "not decided"
-        )
-        + "**"
+        f"layers (no gain beyond 1 layer): **{word}**"
         + (
             f", {', '.join(better)} above 1 layer"
             if better
-            else ", no depth separated above 1 layer"
+            else ", no deeper stack separated above 1 layer"
         )
+        + " ("
+        + "; ".join(f"{r['label']} − 1: {both_text(ds)}" for r, ds in deeper)
+        + ")"
     )
     heads = [r for r in rows if r["axis"] == "heads"]
     sixteen = find(heads, value=16)
     mids = [r for r in heads if r["value"] in (2, 4, 8)]
     if sixteen is not None and mids:
         best = max(mids, key=lambda r: r["later_auc_mean"] or -1)
-        d = paired(sixteen["runs"], best["runs"], "later_auc")
-        word = (
-            "yes"
-            if sixteen["diverged"] or d["verdict"] == "lower"
-            else "no"
-            if d["verdict"] == "higher"
-            else "not decided"
-        )
+        ds = both(sixteen["runs"], best["runs"])
+        word = "yes" if sixteen["diverged"] else claim(ds, "lower")
         parts.append(
-            f"heads (H = D = 16 worse than the best intermediate, "
-            f"{best['label']}): **{word}**, 16 − {best['label']} {ci(d)}"
+            "heads (H = D = 16 below the best intermediate count, "
+            f"{best['label']}): **{word}**, 16 − {best['value']}: "
+            f"{both_text(ds)}"
             + (
                 f", {sixteen['diverged']} diverged"
                 if sixteen["diverged"]
@@ -1056,39 +1070,23 @@ def sensitivity_sections(study, rows, spread, out, name):
     dropout = [r for r in rows if r["axis"] == "dropout"]
     high = find(dropout, value=0.3)
     if high is not None:
-        d = paired(high["runs"], dropout[0]["runs"], "later_auc")
-        word = _verdict_word(d["verdict"] == "lower", d["verdict"] == "higher")
+        ds = both(high["runs"], dropout[0]["runs"])
         parts.append(
-            f"dropout (0.3 below 0.01): **{word}**, 0.3 − 0.01 {ci(d)}"
+            f"dropout (0.3 below 0.01): **{claim(ds, 'lower')}**, "
+            f"0.3 − 0.01: {both_text(ds)}"
         )
     acts = [r for r in rows if r["axis"] == "activation"]
     if len(acts) == 2:
-        d = paired(acts[1]["runs"], acts[0]["runs"], "later_auc")
-        word = (
-            "no"
-            if d["verdict"] in ("higher", "lower")
-            else "yes"
-            if d["verdict"]
-            else "not decided"
-        )
+        ds = both(acts[1]["runs"], acts[0]["runs"])
         parts.append(
-            f"activation (GeLU = ReLU): **{word}**, GeLU − ReLU {ci(d)} "
-            "(a non-separated pair is read as 'same', as the paper does, "
-            "but with 3 seeds only differences above about the interval's "
-            "half-width could show)"
+            f"activation (GeLU as good as ReLU): **{claim(ds, 'equal')}**, "
+            f"GeLU − ReLU: {both_text(ds)} (not separated is read as "
+            "'the same', as the paper reads it; with few seeds only "
+            "differences above the interval's half-width could show)"
         )
     reading = (
-        "Per claim, on the later-period AUC, paired by seed (95% t "
-        "interval): "
-        + "; ".join(parts)
-        + "."
-        + (
-            " The DLRM reference's later-period AUC is "
-            + pm(reference["later_auc_mean"], reference["later_auc_std"])
-            + "."
-            if reference and base
-            else ""
-        )
+        "Per claim, paired by seed with a 95% t interval, on the "
+        "same-period and the later-period AUC: " + "; ".join(parts) + "."
     )
     return lines, reading
 
@@ -1123,30 +1121,35 @@ def scaling_sections(study, rows, spread, out, name):
     lines += [f"![Later-period AUC against parameters]({png})", ""]
     adrec = find(rows, value="adrec base")
     scaled = [r for r in rows if r["variant"] == "dot" and r is not dot]
-    parts, above, below = [], [], []
+    parts, words = [], []
     for r in scaled:
         if adrec is None:
             break
-        d = paired(adrec["runs"], r["runs"], "later_auc")
-        parts.append(f"Ad-Rec − {r['label']}: {ci(d)} ({d['verdict']})")
-        above.append(d["verdict"] == "higher")
-        below.append(d["verdict"] == "lower")
-    holds = bool(above) and all(above)
-    against = any(below)
-    gains = []
-    for r in scaled:
-        if dot is not None:
-            d = paired(r["runs"], dot["runs"], "later_auc")
-            gains.append(f"{r['label']} − base {ci(d)}")
+        ds = both(adrec["runs"], r["runs"])
+        parts.append(f"Ad-Rec − {r['label']}: {both_text(ds)}")
+        words.append(claim(ds, "higher"))
+    word = (
+        "yes"
+        if words and all(w == "yes" for w in words)
+        else "no"
+        if "no" in words
+        else "not decided"
+    )
+    gains = [
+        f"{r['label']} − base: {both_text(both(r['runs'], dot['runs']))}"
+        for r in scaled
+        if dot is not None
+    ]
     reading = (
         "Does Ad-Rec at the base size beat every scaled DLRM (the paper: "
-        f"yes)? **{_verdict_word(holds, against)}**, on the later-period "
-        "AUC paired by seed (95% t interval): "
+        f"yes)? **{word}**, paired by seed (95% t interval) on the "
+        "same-period and the later-period AUC: "
         + "; ".join(parts or ["no runs"])
         + ". Scaling DLRM itself: "
         + "; ".join(gains or ["no runs"])
-        + ". 'yes' needs Ad-Rec above each scaled DLRM with the interval "
-        "excluding 0; 'no' any scaled DLRM above Ad-Rec so."
+        + ". 'yes' needs Ad-Rec above each scaled DLRM (the interval "
+        "excluding 0 in one period, below it in none); 'no' some scaled "
+        "DLRM above Ad-Rec so."
     )
     return lines, reading
 
