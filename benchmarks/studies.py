@@ -967,6 +967,7 @@ def positional_sections(study, rows, spread, out, name):
         lines += [f"### {dataset}", ""]
         lines += study_table(group, spread, reference=none)
         lines.append("")
+        lines += steps_to_target_table(group)
         learned = find(group, value="learned")
         sinusoidal = find(group, value="sinusoidal")
         dot = find(group, value="dot")
@@ -1011,6 +1012,61 @@ def positional_sections(study, rows, spread, out, name):
         "it in none; 'no' the reverse; anything else is 'not decided'."
     )
     return lines, reading
+
+
+def steps_to_target_table(group):
+    """Fig. 7: training steps until the later-period AUC first reaches
+    `compare_runs.automatic_target` of the cells' final AUCs."""
+    from keras_adrec.jobs.compare_runs import automatic_target
+    from keras_adrec.jobs.compare_runs import steps_to_target
+
+    target = automatic_target(
+        {
+            r["label"]: [
+                {"auc": run["later_auc"], "logloss": run["later_logloss"]}
+                for run in r["runs"]
+            ]
+            for r in group
+        }
+    )
+    table = []
+    for r in group:
+        steps = [
+            steps_to_target(run["curve"] or [], target)[0] for run in r["runs"]
+        ]
+        reached = [x for x in steps if x is not None]
+        table.append(
+            [
+                r["label"],
+                f"{len(reached)} of {len(steps)}",
+                "{:.1f} ± {:.1f}".format(*mean_std(reached))
+                if len(reached) > 1
+                else (f"{reached[0]}" if reached else "–"),
+                ", ".join("–" if x is None else str(x) for x in steps),
+            ]
+        )
+    return (
+        [
+            f"Fig. 7: steps to the target later-period AUC {target:.4f} "
+            "(0.5 + 0.95 x (best mean final AUC − 0.5), `adrec compare`'s "
+            f"rule), evaluated {CURVE_POINTS} times an epoch:",
+            "",
+        ]
+        + _report.markdown_table(
+            [
+                ("setting", "l"),
+                ("seeds that reach it", "r"),
+                (
+                    "steps (mean ± sample std (ddof=1) of the seeds that "
+                    "reach it)",
+                    "r",
+                ),
+                ("per seed", "l"),
+            ],
+            table,
+        )
+        + [""]
+    )
 
 
 def sensitivity_sections(study, rows, spread, out, name):
