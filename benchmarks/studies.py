@@ -374,38 +374,27 @@ def run_key(dataset, seed, fields, quick):
 def train_cell(study, split, cell, seed):
     """One epoch of a cell; a run record (AUCs, parameters, and what the
     study measures along or after training)."""
-    import math as _math
-
     fields = cell_fields(cell)
     sequential = cell.dataset in _robustness.SEQUENTIAL
     num_train = split.train.num_points if sequential else len(split.train[1])
-    steps = _math.ceil(num_train / fields.batch_size) * fields.epochs
-    eval_every = (
-        max(1, steps // CURVE_POINTS)
-        if study.curves or study.name == "budget"
-        else None
+    steps = math.ceil(num_train / fields.batch_size) * fields.epochs
+    schedule = (
+        curve_steps(steps, study.name == "budget") if study.curves else ()
     )
-    if sequential:
-        model, summary = train_sequential(split, fields, seed, eval_every)
-    else:
-        from keras_adrec.jobs.compare_runs import train_variant
-
-        model, summary = train_variant(
-            split.ranking_data(), fields, seed, eval_every=eval_every
-        )
+    model, summary = train_with_curve(split, fields, seed, schedule, sequential)
     record = {
         "type": "run",
         "dataset": cell.dataset,
         "seed": seed,
         "fields": fields.to_dict(),
-        "same_auc": summary.get("holdout_auc"),
-        "same_logloss": summary.get("holdout_logloss"),
+        "same_auc": summary["holdout_auc"],
+        "same_logloss": summary["holdout_logloss"],
         "later_auc": summary["auc"],
         "later_logloss": summary["logloss"],
         "steps": summary["steps"],
         "batch_size": fields.batch_size,
         "parameters": int(model.count_params()),
-        "curve": summary.get("curve") if eval_every else None,
+        "curve": summary["curve"] if schedule else None,
     }
     if study.name == "budget":
         record["train_flop_per_sample"] = training_flop_per_sample(
@@ -416,24 +405,56 @@ def train_cell(study, split, cell, seed):
     return record
 
 
-def train_sequential(split, fields, seed, eval_every):
-    """`benchmarks.robustness.train_sequential` with a curve: later-period
-    AUC every `eval_every` steps, same-period AUC at the end."""
-    import keras
+def curve_steps(steps, budget):
+    """The steps after which a curve is evaluated: every eighth of the
+    epoch and, for the budget study, also 1/2, 1/4, ... 1/256 of it (a
+    cheaper model's whole epoch can cost less than an eighth of Ad-Rec's)."""
+    chosen = {steps * i // CURVE_POINTS for i in range(1, CURVE_POINTS + 1)}
+    if budget:
+        chosen |= {max(1, round(steps / 2**k)) for k in range(1, 9)}
+    return tuple(sorted(x for x in chosen if x > 0))
 
+
+def train_with_curve(split, fields, seed, schedule, sequential):
+    """One epoch as `compare_runs.train_variant` (ranking) or
+    `robustness.train_sequential` (RM4) trains it, with the later-period
+    AUC after each step of `schedule` and at the end; the same-period AUC
+    at the end. Returns `(model, summary)`."""
+    import keras
+    import tensorflow as tf
+
+    from keras_adrec.jobs.compare_runs import in_memory_datasets
     from keras_adrec.training import ConvergenceLogger
+    from keras_adrec.training import build_ranking_model
     from keras_adrec.training import build_sequential_model
     from keras_adrec.training import evaluate_model
 
+    class ScheduledLogger(ConvergenceLogger):
+        def on_train_batch_end(self, batch, logs=None):
+            super().on_train_batch_end(batch, logs)
+            if self.steps in schedule:
+                self._evaluate()
+
     keras.utils.set_random_seed(seed)
-    model = build_sequential_model(fields, split.vocabulary_sizes)
-    logger = ConvergenceLogger(
-        split.later.to_dataset(4096),
-        eval_every=eval_every,
-        batch_size=fields.batch_size,
-    )
+    if sequential:
+        model = build_sequential_model(fields, split.vocabulary_sizes)
+        train = split.train.to_dataset(fields.batch_size)
+        later = split.later.to_dataset(4096)
+        same = split.same.to_dataset(4096)
+    else:
+        data = split.ranking_data()
+        train, later = in_memory_datasets(data, fields.batch_size)
+        same = tf.data.Dataset.from_tensor_slices(data.holdout).batch(4096)
+        model = build_ranking_model(
+            fields,
+            data.vocabulary_sizes,
+            data.num_dense,
+            jit_compile="fastest",
+            steps=int(train.cardinality()) * fields.epochs,
+        )
+    logger = ScheduledLogger(later, batch_size=fields.batch_size)
     model.fit(
-        split.train.to_dataset(fields.batch_size),
+        train,
         epochs=fields.epochs,
         callbacks=[logger],
         verbose=0,
@@ -448,9 +469,9 @@ def train_sequential(split, fields, seed, eval_every):
         }
         for r in logger.rows
     ]
-    same = evaluate_model(model, split.same.to_dataset(4096))
-    summary["holdout_auc"] = same["auc"]
-    summary["holdout_logloss"] = same["logloss"]
+    metrics = evaluate_model(model, same)
+    summary["holdout_auc"] = metrics["auc"]
+    summary["holdout_logloss"] = metrics["logloss"]
     return model, summary
 
 
@@ -1092,6 +1113,7 @@ def sensitivity_sections(study, rows, spread, out, name):
     layers = [r for r in rows if r["axis"] == "layers"]
     deeper = [(r, both(r["runs"], layers[0]["runs"])) for r in layers[1:]]
     better = [r["label"] for r, ds in deeper if claim(ds, "higher") == "yes"]
+    worse = [r["label"] for r, ds in deeper if claim(ds, "lower") == "yes"]
     word = "no" if better else "yes" if deeper else "not decided"
     parts.append(
         f"layers (no gain beyond 1 layer): **{word}**"
@@ -1100,6 +1122,7 @@ def sensitivity_sections(study, rows, spread, out, name):
             if better
             else ", no deeper stack separated above 1 layer"
         )
+        + (f"; {', '.join(worse)} separated below it" if worse else "")
         + " ("
         + "; ".join(f"{r['label']} − 1: {both_text(ds)}" for r, ds in deeper)
         + ")"
