@@ -1234,7 +1234,14 @@ def scaling_sections(study, rows, spread, out, name):
     ]
     reading = (
         "Does Ad-Rec at the base size beat every scaled DLRM (the paper: "
-        f"yes)? **{word}**, paired by seed (95% t interval) on the "
+        f"yes)? **{word}** (above {words.count('yes')} of {len(words)} "
+        f"scaled DLRMs, below {words.count('no')}; Ad-Rec has "
+        + (
+            f"{adrec['parameters'] / dot['parameters']:.2f}x DLRM's parameters)"
+            if adrec and dot and adrec["parameters"] and dot["parameters"]
+            else "no runs)"
+        )
+        + ", paired by seed (95% t interval) on the "
         "same-period and the later-period AUC: "
         + "; ".join(parts or ["no runs"])
         + ". Scaling DLRM itself: "
