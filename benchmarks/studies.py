@@ -894,7 +894,7 @@ def plot_axes(rows, axes_names, path, title, ylabel="AUC"):
     plt.close(fig)
 
 
-def plot_curves(rows, path, title, x_of, xlabel):
+def plot_curves(rows, path, title, x_of, xlabel, log_x=False):
     """Later-period AUC along training, one panel per data set, one line
     per seed and cell (seed 0 labelled)."""
     plt = _pyplot()
@@ -916,6 +916,8 @@ def plot_curves(rows, path, title, x_of, xlabel):
                     alpha=0.8,
                     label=r["label"] if j == 0 else None,
                 )
+        if log_x:
+            ax.set_xscale("log")
         ax.set_xlabel(xlabel)
         ax.set_ylabel("later-period AUC")
         ax.set_title(name, fontsize=9)
@@ -1335,6 +1337,7 @@ def budget_sections(study, rows, spread, out, name):
         "Later-period AUC against training FLOPs (every seed)",
         lambda run, p: _flops(run, p),
         "training FLOPs (3x forward, profiler count)",
+        log_x=True,
     )
     plot_curves(
         rows,
