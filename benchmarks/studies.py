@@ -596,7 +596,9 @@ def planned_runs(study, args):
 
 def measure(study, args, runs_path):
     """Train every planned run not yet in `runs_path`, with a progress
-    line and ETA after each; returns the keys of runs that failed."""
+    line and ETA after each; returns `(failed, trained, planned)`: the
+    keys of runs that failed and the counts of runs trained now and
+    planned."""
     done = {r["key"] for r in read_runs(runs_path) if r["type"] == "run"}
     plan = planned_runs(study, args)
     todo = [item for item in plan if item[2] not in done]
@@ -641,7 +643,7 @@ def measure(study, args, runs_path):
             f"{_report.fmt(record['later_auc'])} ({spent[-1]:.0f} s); "
             f"elapsed {time.perf_counter() - start:.0f} s, ETA {eta:.0f} s"
         )
-    return failed
+    return failed, len(spent), len(plan)
 
 
 def dataset_record(name, split, quick):
@@ -1507,6 +1509,11 @@ def markdown(report, study, rows, sections, reading):
             if report["settings"]["quick"]
             else ""
         ),
+        f"- Runs: {report['settings']['runs_planned']} planned; this "
+        f"invocation trained {report['settings']['runs_trained_now']} (the "
+        "total time above is its own), the rest were read from "
+        f"`{study.name}.runs.jsonl` (a run is kept while its data set, "
+        "seed and resolved preset are unchanged).",
         f"- Paper: {study.paper}",
         "",
         "## Data",
@@ -1548,7 +1555,7 @@ def main(argv=None):
     _report.log(f"{command}\nload average at start: {load_at_start}")
     os.makedirs(args.output_dir, exist_ok=True)
     runs_path = os.path.join(args.output_dir, f"{study.name}.runs.jsonl")
-    failed = measure(study, args, runs_path)
+    failed, trained, planned = measure(study, args, runs_path)
     records = read_runs(runs_path)
     datasets = {}
     for r in records:
@@ -1577,6 +1584,8 @@ def main(argv=None):
             else TAOBAO_EVENTS,
             "std": "sample std (ddof=1)",
             "interval": "paired by seed, 95% t interval",
+            "runs_planned": planned,
+            "runs_trained_now": trained,
         },
         "paper": study.paper,
         "datasets": datasets,
