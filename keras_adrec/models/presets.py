@@ -133,6 +133,15 @@ def _check_range(name, value):
         raise ValueError(
             f"`{name}` must hold positive widths. Received: {name}={value!r}"
         )
+    if name == "positional_embedding" and value not in (
+        False,
+        True,
+        "sinusoidal",
+    ):
+        raise ValueError(
+            "`positional_embedding` must be true, false or 'sinusoidal'. "
+            f"Received: positional_embedding={value!r}"
+        )
     if name == "mask_thresholds" and isinstance(value, tuple):
         if not value or any(not 0.0 <= t < 1.0 for t in value):
             raise ValueError(
@@ -171,7 +180,8 @@ class Preset:
         mask_warmup_steps: int >= 0. Steps of the threshold warm-up.
         norm_first: bool. Pre-LN (True) or post-LN blocks.
         use_layer_norm: bool. Ad-Rec's LayerNorm.
-        positional_embedding: bool. Ad-Rec's positional embedding.
+        positional_embedding: bool or `"sinusoidal"`. Ad-Rec's positional
+            embedding: learned (`True`) or the fixed sine/cosine table.
         activation: str. Ad-Rec's feed-forward activation.
         init_gain: float > 0. Gain of the Glorot-uniform initializer of
             every Ad-Rec block kernel (attention projections and
@@ -226,7 +236,7 @@ class Preset:
     mask_warmup_steps: int = 0
     norm_first: bool = True
     use_layer_norm: bool = True
-    positional_embedding: bool = False
+    positional_embedding: bool | str = False
     activation: str = "relu"
     init_gain: float = 1.0
     layer_norm_epsilon: float = 1e-5

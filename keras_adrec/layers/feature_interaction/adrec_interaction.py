@@ -1,6 +1,7 @@
 """Ad-Rec feature interaction: a stack of masked transformer layers."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_adrec.api_export import keras_adrec_export
@@ -30,8 +31,10 @@ class AdRecInteraction(keras.layers.Layer):
         norm_first: bool. Pre-LayerNorm (paper) or post-LayerNorm
             (released code). Defaults to `True`.
         use_layer_norm: bool. Whether to apply LayerNorm. Defaults to `True`.
-        positional_embedding: bool. Add a learned `(N + 1, dim)` position
-            embedding before the blocks (paper ablation D.1).
+        positional_embedding: bool or `"sinusoidal"`. `True` adds a
+            learned `(N + 1, dim)` position embedding before the blocks
+            (paper ablation D.1, eq. 17); `"sinusoidal"` adds the fixed
+            sine/cosine table of `sinusoidal_positions` instead.
             Defaults to `False`.
         activation: feed-forward activation. Defaults to `"relu"`.
         attention_dropout: float in [0, 1). Dropout on the attention
@@ -105,9 +108,12 @@ class AdRecInteraction(keras.layers.Layer):
                 "`num_layers` must be a positive integer. "
                 f"Received: num_layers={num_layers}"
             )
-        if not isinstance(positional_embedding, bool):
+        if not (
+            isinstance(positional_embedding, bool)
+            or positional_embedding == "sinusoidal"
+        ):
             raise ValueError(
-                "`positional_embedding` must be a bool. "
+                "`positional_embedding` must be a bool or 'sinusoidal'. "
                 f"Received: positional_embedding={positional_embedding}"
             )
         self.num_layers = num_layers
@@ -182,7 +188,9 @@ class AdRecInteraction(keras.layers.Layer):
                 "The number of tokens and their size must be known. "
                 f"Received: input_shape={input_shape}"
             )
-        if self.positional_embedding:
+        if self.positional_embedding == "sinusoidal":
+            self.position_embedding = sinusoidal_positions(*sequence_shape[1:])
+        elif self.positional_embedding:
             self.position_embedding = self.add_weight(
                 shape=sequence_shape[1:],
                 initializer=self.kernel_initializer.__class__.from_config(
@@ -292,3 +300,24 @@ class AdRecInteraction(keras.layers.Layer):
             }
         )
         return config
+
+
+def sinusoidal_positions(num_positions, dim):
+    """The fixed sine/cosine position table of "Attention Is All You Need"
+    (section 3.5): `P[t, 2i] = sin(t / 10000^(2i / dim))` and
+    `P[t, 2i + 1] = cos(t / 10000^(2i / dim))`.
+
+    Args:
+        num_positions: int. Rows of the table (tokens).
+        dim: int. Columns (the token width).
+
+    Returns:
+        A float32 numpy array of shape `(num_positions, dim)`.
+    """
+    positions = np.arange(num_positions, dtype="float64")[:, None]
+    pairs = np.arange(0, dim, 2, dtype="float64")
+    angles = positions / np.power(10000.0, pairs / dim)
+    table = np.zeros((num_positions, dim))
+    table[:, 0::2] = np.sin(angles)
+    table[:, 1::2] = np.cos(angles[:, : dim // 2])
+    return table.astype("float32")
