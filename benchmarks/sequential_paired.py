@@ -34,6 +34,7 @@ Usage (from the repository root):
         [--presets rm4,rm5] [--interactions dot,adrec] [--seeds 0,1,2,3,4] \
         [--set norm_first=false] [--name NAME] [--output-dir DIR]
     python -m benchmarks.sequential_paired --merge A.json B.json --name NAME
+    python -m benchmarks.sequential_paired --combine T.json M.json --name NAME
 """
 
 import argparse
@@ -76,6 +77,14 @@ def parse_args(argv):
     parser.add_argument("--output-dir", default=_report.RESULTS_DIR)
     parser.add_argument("--name", default="sequential_paired")
     parser.add_argument("--merge", nargs="+", default=None, metavar="JSON")
+    parser.add_argument(
+        "--combine",
+        nargs="+",
+        default=None,
+        metavar="JSON",
+        help="write one report with a section per data set from these "
+        "(merged) reports",
+    )
     args = parser.parse_args(argv)
     args.presets = [p for p in args.presets.split(",") if p]
     args.interactions = [i for i in args.interactions.split(",") if i]
@@ -290,11 +299,37 @@ def merge(args, argv):
     _report.write_report(args.output_dir, args.name, report, lines)
 
 
+def combine(args, argv):
+    """One markdown file with a section per data set, from their reports."""
+    sections = []
+    for path in args.combine:
+        with open(path) as f:
+            part = json.load(f)
+        lines = markdown(part)
+        lines[0] = "#" + lines[0]
+        lines.insert(2, f"- Report: `{os.path.relpath(path)}`.")
+        sections += lines + [""]
+    lines = [
+        "# Sequential models RM4-RM7, paired seeds, two data sets",
+        "",
+        "- Command: `" + _report.command_line("sequential_paired", argv) + "`",
+        "",
+    ] + sections
+    os.makedirs(args.output_dir, exist_ok=True)
+    md_path = os.path.join(args.output_dir, f"{args.name}.md")
+    with open(md_path, "w") as f:
+        f.write("\n".join(lines).rstrip() + "\n")
+    _report.log(f"Wrote {md_path}")
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     if args.merge:
         merge(args, argv)
+        return
+    if args.combine:
+        combine(args, argv)
         return
     from keras_adrec.models import get_preset
 

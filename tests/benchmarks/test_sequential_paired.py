@@ -125,3 +125,22 @@ def test_merge_joins_runs_and_refuses_other_data(tmp_path):
             ["--merge", str(first), str(second)]
             + ["--output-dir", str(tmp_path), "--name", "bad"]
         )
+
+
+def test_combine_writes_one_section_per_data_set(tmp_path):
+    taobao = tmp_path / "t.json"
+    movielens = tmp_path / "m.json"
+    taobao.write_text(json.dumps(_report(_runs("rm4", "dot", [0.7, 0.71]))))
+    movielens.write_text(
+        json.dumps(
+            _report(_runs("rm4", "dot", [0.8, 0.81]), dataset="movielens")
+        )
+    )
+    sequential_paired.main(
+        ["--combine", str(taobao), str(movielens)]
+        + ["--output-dir", str(tmp_path), "--name", "both"]
+    )
+    text = (tmp_path / "both.md").read_text()
+    assert text.count("\n## Sequential models, paired seeds") == 2
+    assert "(taobao)" in text and "(movielens)" in text
+    assert "0.8050 ± 0.0071" in text
