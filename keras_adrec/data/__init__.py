@@ -34,6 +34,9 @@ from keras_adrec.data.read_stats import ReadStats
 from keras_adrec.data.schema import AVAZU_SCHEMA
 from keras_adrec.data.schema import CRITEO_SCHEMA
 from keras_adrec.data.schema import DatasetSchema
+from keras_adrec.data.sequence_events import drop_cut_last_user
+from keras_adrec.data.sequence_events import movielens_click_events
+from keras_adrec.data.sequence_events import prepare_movielens_sequences
 from keras_adrec.data.synthetic import CRITEO_KAGGLE_CARDINALITIES
 from keras_adrec.data.synthetic import SyntheticCriteo
 from keras_adrec.data.table import table_dataset
@@ -65,6 +68,9 @@ __all__ = [
     "parquet_dataset",
     "prepare_taobao",
     "read_taobao_events",
+    "drop_cut_last_user",
+    "movielens_click_events",
+    "prepare_movielens_sequences",
     "DataFormatError",
     "DatasetSchema",
     "FeaturePreprocessor",

@@ -49,6 +49,16 @@ by a protocol written before its run (`benchmarks/sequential_budget.md`):
 with it RM4 Ad-Rec gives 0.69-0.75 and dot 0.68-0.72 on seeds 10-12.
 Set it to 0 for TBSM's optimizer exactly (the TBSM comparison does).
 
+LayerNorm placement. The paper's Ad-Rec block is pre-LN: its output, the
+residual stream `flatten(z_L)`, is never normalised, and the event-top MLP
+reads it beside the bottom vector. The sequential presets use post-LN
+blocks (`norm_first = False`: LayerNorm after each residual sum, as the
+authors' released code does), so the event-top MLP reads normalised
+tokens. Chosen by a protocol written before its runs
+(`benchmarks/sequential_defaults_protocol.md`): on selection seeds 10-12
+RM4/RM5 Ad-Rec gives mean validation AUC 0.773 post-LN against 0.725
+pre-LN on the Taobao sample. `norm_first=True` is the paper's block.
+
 Training budget (Taobao sample `UserBehavior_head84k.csv`, `prepare_taobao`
 defaults, chosen on its validation split): Adagrad, learning rate 0.05
 (TBSM's) after a 300-step warm-up, batch 128, all windows of every user
@@ -100,6 +110,8 @@ class SequentialPreset(Preset):
         final_units: tuple of int. Hidden sizes of the final MLP on
             `[c, z_tau]` before its one logit (TBSM's `--arch-mlp=60-1`).
         history_length: int. Events before the candidate, T - 1 = 20.
+        norm_first: bool. Ad-Rec's LayerNorm placement; `False` (post-LN)
+            here, unlike RM1-RM3 (see the module docstring).
         sequence_layer: str. `"tsl"`, `"mha"`, `"rnn"` or `"transformer"`.
         tsl_num_heads, tsl_inner, tsl_mechanism, tsl_attention_units,
             tsl_projection: `keras_adrec.layers.TimeSeriesLayer`'s
@@ -135,6 +147,11 @@ class SequentialPreset(Preset):
     history_length: int = 20
     mask_thresholds: str | tuple[float, ...] | None = (0.001, 0.01)
     mask_rule: str = DEFAULT_MASK_RULE
+    # Post-LN Ad-Rec blocks (LayerNorm after each residual sum), chosen by
+    # the protocol in benchmarks/sequential_defaults_protocol.md: the
+    # pre-LN block's un-normalised output feeds the event-top MLP (see
+    # the module docstring). The paper's pre-LN is `norm_first=True`.
+    norm_first: bool = False
     sequence_layer: str = "tsl"
     tsl_num_heads: int = 1
     tsl_inner: str = "def"
