@@ -145,6 +145,15 @@ def test_ranking_presets_share_rare_values_and_keep_the_paper_one_step_away(
     assert paper.replace(min_frequency=2) == get_preset(name)
 
 
+@pytest.mark.parametrize("name", ["rm1", "rm2", "rm3"])
+def test_ranking_presets_start_adrec_at_gain_one_over_root_two(name):
+    # Robustness protocol, stage R6: Glorot with gain 1/sqrt(2).
+    assert get_preset(name).init_gain == pytest.approx(0.70710678)
+    assert get_preset(name, init_gain=1.0).init_gain == 1.0
+    # Sequential presets keep Keras' Glorot (the stage ran on RM1-RM3).
+    assert get_preset("rm4").init_gain == 1.0
+
+
 def test_init_gain_scales_adrec_kernels_and_epsilon_reaches_the_norms():
     import keras
     import numpy as np
