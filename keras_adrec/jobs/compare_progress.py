@@ -23,14 +23,15 @@ def relative_costs(interactions, batch_size):
         batch_size: int, the runs' batch size.
 
     Returns:
-        dict `variant -> cost`: the interaction's graph-mode step
-        milliseconds at the batch size of `CPU_STEP_TIMES` nearest
-        `batch_size`; an interaction absent from the table gets the mean
-        of the others.
+        dict `variant -> cost`: the interaction's step milliseconds in the
+        faster of graph mode and XLA (the mode a run picks, see
+        `keras_adrec.training.build.fastest_jit_compile`) at the batch size
+        of `CPU_STEP_TIMES` nearest `batch_size`; an interaction absent
+        from the table gets the mean of the others.
     """
     measured = {}
-    for (interaction, batch), (graph_ms, _, _) in CPU_STEP_TIMES.items():
-        measured.setdefault(interaction, {})[batch] = graph_ms
+    for (interaction, batch), (graph_ms, xla_ms, _) in CPU_STEP_TIMES.items():
+        measured.setdefault(interaction, {})[batch] = min(graph_ms, xla_ms)
     costs = {}
     for variant, interaction in interactions.items():
         by_batch = measured.get(interaction)
