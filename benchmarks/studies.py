@@ -462,14 +462,7 @@ def train_with_curve(split, fields, seed, schedule, sequential):
         shuffle=False,
     )
     summary = logger.summary()
-    summary["curve"] = [
-        {
-            "step": r["step"],
-            "val_auc": r["val_auc"],
-            "train_seconds": r["train_seconds"],
-        }
-        for r in logger.rows
-    ]
+    summary["curve"] = logger.curve()
     metrics = evaluate_model(model, same)
     summary["holdout_auc"] = metrics["auc"]
     summary["holdout_logloss"] = metrics["logloss"]

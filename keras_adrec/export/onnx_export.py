@@ -35,14 +35,11 @@ session.run(None, mapper({"dense": dense, "categorical": categorical}))
 """
 
 import contextlib
-import datetime
 import io
 import json
-import os
 import pathlib
 import shutil
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -55,11 +52,11 @@ from keras_adrec.export.sequential_serving import events_to_inputs
 from keras_adrec.export.signatures import OUTPUT_NAME
 from keras_adrec.export.versions import METADATA_FILE
 from keras_adrec.export.versions import check_one_format
+from keras_adrec.export.versions import export_provenance
 from keras_adrec.export.versions import publish_version
 from keras_adrec.export.versions import resolve_version
 from keras_adrec.training.model_directory import PREPROCESSING_DIR
 from keras_adrec.training.model_directory import ModelDirectory
-from keras_adrec.version import __version__
 
 ONNX_FILE = "model.onnx"
 
@@ -232,15 +229,7 @@ def _onnx():
 def _write_metadata(version_dir, model_dir, config, signature, version):
     kind = config["data"]["kind"]
     metadata = {
-        "format": "keras_adrec onnx export",
-        "keras_adrec_version": __version__,
-        "tensorflow_version": tf.__version__,
-        "keras_version": keras.__version__,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds"
-        ),
-        "version": version,
-        "source_model_dir": os.path.abspath(os.fspath(model_dir)),
+        **export_provenance("onnx export", model_dir, version),
         "data_kind": kind,
         "task": data_kind(kind).task,
         "preset": config.get("preset"),

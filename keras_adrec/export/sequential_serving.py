@@ -31,7 +31,6 @@ Beside the SavedModel, `assets.extra/adrec_serving.json` describes the
 signature and the source model (TF Serving ignores it).
 """
 
-import datetime
 import json
 import os
 import pathlib
@@ -46,10 +45,10 @@ from keras_adrec.export.serving import SERVING_SIGNATURE
 from keras_adrec.export.serving import forward_pass
 from keras_adrec.export.serving import record_jit_compile
 from keras_adrec.export.versions import check_one_format
+from keras_adrec.export.versions import export_provenance
 from keras_adrec.export.versions import publish_version
 from keras_adrec.export.versions import resolve_version
 from keras_adrec.training.model_directory import ModelDirectory
-from keras_adrec.version import __version__
 
 METADATA_FILE = os.path.join("assets.extra", "adrec_serving.json")
 _COLUMNS = ("user", "item", "category")
@@ -292,15 +291,7 @@ def _write_metadata(version_dir, model_dir, config, vocabulary, version):
     if (config.get("preset") or {}).get("use_behavior"):
         inputs["behavior"] = f"int64 [batch, {length}], 1..4 pv/cart/fav/buy"
     metadata = {
-        "format": "keras_adrec sequential serving export",
-        "keras_adrec_version": __version__,
-        "tensorflow_version": tf.__version__,
-        "keras_version": keras.__version__,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds"
-        ),
-        "version": version,
-        "source_model_dir": os.path.abspath(os.fspath(model_dir)),
+        **export_provenance("sequential serving export", model_dir, version),
         "data_kind": "taobao",
         "preset": config.get("preset"),
         "preparation": config.get("preparation"),

@@ -55,9 +55,7 @@ POST /v1/models/adrec:predict
 ```
 """
 
-import datetime
 import json
-import os
 import pathlib
 
 import keras
@@ -72,10 +70,10 @@ from keras_adrec.export.signatures import OUTPUT_NAME
 from keras_adrec.export.signatures import SERVING_SIGNATURE
 from keras_adrec.export.versions import METADATA_FILE
 from keras_adrec.export.versions import check_one_format
+from keras_adrec.export.versions import export_provenance
 from keras_adrec.export.versions import publish_version
 from keras_adrec.export.versions import resolve_version
 from keras_adrec.training.model_directory import ModelDirectory
-from keras_adrec.version import __version__
 
 
 def raw_input_signature(schema):
@@ -384,15 +382,7 @@ def _add_multi_hot_metadata(version_dir, lookup):
 def _write_metadata(version_dir, model_dir, config, preprocessor, version):
     schema = preprocessor.schema
     metadata = {
-        "format": "keras_adrec serving export",
-        "keras_adrec_version": __version__,
-        "tensorflow_version": tf.__version__,
-        "keras_version": keras.__version__,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds"
-        ),
-        "version": version,
-        "source_model_dir": os.path.abspath(os.fspath(model_dir)),
+        **export_provenance("serving export", model_dir, version),
         "data_kind": config["data"]["kind"],
         "preset": config.get("preset"),
         "schema": schema.to_dict(),

@@ -7,13 +7,18 @@ so TF Serving never sees a half-written one. `keras_adrec.export.serving`
 and `keras_adrec.export.sequential_serving` write through it.
 """
 
+import datetime
 import os
 import pathlib
 import shutil
 import uuid
 
+import keras
+import tensorflow as tf
+
 from keras_adrec.training import run_folder
 from keras_adrec.training import run_writes
+from keras_adrec.version import __version__
 
 METADATA_FILE = os.path.join("assets.extra", "adrec_serving.json")
 # What a SavedModel (or ONNX) version folder holds besides the run marker.
@@ -146,3 +151,25 @@ def publish_version(export_dir, version, write, inputs=()):
         if staging.is_dir():
             shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def export_provenance(export_format, model_dir, version):
+    """The first entries of every export's `adrec_serving.json`: what
+    wrote it, with which versions, when, and from which model folder.
+
+    Args:
+        export_format: str, such as `"serving export"`.
+        model_dir: the trained model's folder.
+        version: int, the version folder's number.
+    """
+    return {
+        "format": f"keras_adrec {export_format}",
+        "keras_adrec_version": __version__,
+        "tensorflow_version": tf.__version__,
+        "keras_version": keras.__version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        ),
+        "version": version,
+        "source_model_dir": os.path.abspath(os.fspath(model_dir)),
+    }

@@ -29,12 +29,12 @@ def relative_costs(interactions, batch_size):
         of `CPU_STEP_TIMES` nearest `batch_size`; an interaction absent
         from the table gets the mean of the others.
     """
-    measured = {}
+    step_ms = {}
     for (interaction, batch), (graph_ms, xla_ms, _) in CPU_STEP_TIMES.items():
-        measured.setdefault(interaction, {})[batch] = min(graph_ms, xla_ms)
+        step_ms.setdefault(interaction, {})[batch] = min(graph_ms, xla_ms)
     costs = {}
     for variant, interaction in interactions.items():
-        by_batch = measured.get(interaction)
+        by_batch = step_ms.get(interaction)
         if by_batch:
             nearest = min(by_batch, key=lambda b: (abs(b - int(batch_size)), b))
             costs[variant] = by_batch[nearest]

@@ -160,14 +160,7 @@ def train_variant(
         shuffle=False,
     )
     summary = logger.summary()
-    summary["curve"] = [
-        {
-            "step": r["step"],
-            "val_auc": r["val_auc"],
-            "train_seconds": r["train_seconds"],
-        }
-        for r in logger.rows
-    ]
+    summary["curve"] = logger.curve()
     if loaded.holdout is not None:
         holdout = tf.data.Dataset.from_tensor_slices(loaded.holdout).batch(4096)
         metrics = evaluate_model(model, holdout)

@@ -278,9 +278,9 @@ def train_ranking(settings):
                     loaded.vocabulary_sizes,
                     loaded.num_dense,
                     auc_metric=True,
-                    # Graph or XLA, whichever trains these steps faster
-                    # (measured); unknown length (hashing mode) counts as
-                    # long.
+                    # Graph or XLA, whichever `CPU_STEP_TIMES` says trains
+                    # these steps faster; unknown length (hashing mode)
+                    # counts as long.
                     jit_compile="fastest",
                     steps=batches * fields.epochs if batches >= 0 else None,
                 )

@@ -176,6 +176,18 @@ class ConvergenceLogger(keras.callbacks.Callback):
             summary["gauc"] = final["val_gauc"]
         return summary
 
+    def curve(self):
+        """The evaluations so far: a list of dicts with `step`, `val_auc`
+        and `train_seconds`."""
+        return [
+            {
+                "step": r["step"],
+                "val_auc": r["val_auc"],
+                "train_seconds": r["train_seconds"],
+            }
+            for r in self.rows
+        ]
+
     def write_summary(self, path):
         with open(path, "w") as handle:
             json.dump(self.summary(), handle, indent=2)

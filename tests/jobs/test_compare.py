@@ -40,6 +40,17 @@ def test_each_interaction_learns_rm1_on_criteo(criteo_rows, variant):
     # Chance is 0.5; every interaction gets well clear of it in one epoch
     # (the authors' PyTorch code reaches 0.67-0.69 on these rows).
     assert summary["auc"] > 0.6, summary
+    # The curve ends at the last step with the final AUC, in training time
+    # that only grows.
+    curve = summary["curve"]
+    assert curve[-1]["step"] == 63
+    assert curve[-1]["val_auc"] == pytest.approx(summary["auc"])
+    seconds = [point["train_seconds"] for point in curve]
+    assert seconds == sorted(seconds) and set(curve[0]) == {
+        "step",
+        "val_auc",
+        "train_seconds",
+    }
 
 
 def test_variants_table_maps_ablations():
