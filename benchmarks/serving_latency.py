@@ -9,6 +9,9 @@ answers requests:
   `tf.saved_model.load` and called as a model server calls it;
 - `serve_examples` of the same SavedModel (serialized tf.Example);
 - `serving_default` of the `--xla` export (`jit_compile` forward pass);
+- both exports' `serving_default` as `tensorflow_model_server` runs it:
+  one `Session.run` of the signature's tensors per request, with the
+  benchmark's thread settings and with one thread per pool;
 - plain Keras `model.predict_on_batch` on preprocessed ids;
 - the ONNX model of `keras_adrec.export.export_onnx` in ONNX Runtime, on
   preprocessed ids (`OnnxInputMapper`, untimed).
@@ -75,13 +78,23 @@ REPORT_NAME = "serving_latency"
 LATENCY_BATCH = 1
 THROUGHPUT_BATCH = 1024
 XLA = f"{SERVING_SIGNATURE} (XLA)"
+SESSION = f"{SERVING_SIGNATURE} (Session)"
+SESSION_1 = f"{SERVING_SIGNATURE} (Session, 1 thread)"
+XLA_SESSION = f"{SERVING_SIGNATURE} (XLA, Session)"
+XLA_SESSION_1 = f"{SERVING_SIGNATURE} (XLA, Session, 1 thread)"
 KERAS = "Keras predict_on_batch"
+# Paths fed numpy arrays rather than tensors made beforehand.
+NUMPY_INPUTS = (SESSION, SESSION_1, XLA_SESSION, XLA_SESSION_1)
 ONNX = "ONNX Runtime"
 # What each path takes: raw features, or ids preprocessed beforehand.
 INPUTS = {
     SERVING_SIGNATURE: "raw tensors",
     EXAMPLES_SIGNATURE: "tf.Example",
     XLA: "raw tensors",
+    SESSION: "raw arrays",
+    SESSION_1: "raw arrays",
+    XLA_SESSION: "raw arrays",
+    XLA_SESSION_1: "raw arrays",
     KERAS: "ids",
     ONNX: "ids",
 }
@@ -293,9 +306,12 @@ def serving_paths(path, model_dir, work, dense, categorical, schema, args):
         return examples_fn(examples=e)["probability"].numpy()
 
     serialized = serialize_examples(dense, categorical, schema)
+    raw = [dense, categorical]
     paths = {
-        SERVING_SIGNATURE: (call_raw, [dense, categorical]),
+        SERVING_SIGNATURE: (call_raw, raw),
         EXAMPLES_SIGNATURE: (call_examples, [serialized]),
+        SESSION: (session_call(path, args), raw),
+        SESSION_1: (session_call(path, args, threads=1), raw),
     }
     if model_dir is None:
         return paths
@@ -305,7 +321,9 @@ def serving_paths(path, model_dir, work, dense, categorical, schema, args):
     def call_xla(d, c):
         return xla_fn(dense=d, categorical=c)["probability"].numpy()
 
-    paths[XLA] = (call_xla, [dense, categorical])
+    paths[XLA] = (call_xla, raw)
+    paths[XLA_SESSION] = (session_call(xla_path, args), raw)
+    paths[XLA_SESSION_1] = (session_call(xla_path, args, threads=1), raw)
     model, preprocessor, _ = ModelDirectory(model_dir).load_ranking()
     ids = preprocessor(
         {"dense": tf.constant(dense), "categorical": tf.constant(categorical)}
@@ -344,24 +362,64 @@ def serving_paths(path, model_dir, work, dense, categorical, schema, args):
     return paths
 
 
+def session_call(path, args, threads=None):
+    """`serving_default` run as `tensorflow_model_server` runs it: the
+    SavedModel loaded into a TF1 `Session` (what TF Serving's
+    `SavedModelBundle` holds) and each request one `Session.run` of the
+    signature's named tensors, fed numpy arrays; no Python function-call
+    layer. `threads` sets both of the session's thread pools (TF Serving's
+    `--tensorflow_intra_op_parallelism` and
+    `--tensorflow_inter_op_parallelism`); None keeps the benchmark's own
+    settings."""
+    intra = threads or args.intra_op_threads or 0
+    inter = threads or args.inter_op_threads or 0
+    graph = tf.Graph()
+    session = tf.compat.v1.Session(
+        graph=graph,
+        config=tf.compat.v1.ConfigProto(
+            intra_op_parallelism_threads=intra,
+            inter_op_parallelism_threads=inter,
+        ),
+    )
+    with graph.as_default():
+        meta_graph = tf.compat.v1.saved_model.load(
+            session, [tf.saved_model.SERVING], str(path)
+        )
+    signature = meta_graph.signature_def[SERVING_SIGNATURE]
+    feeds = [
+        graph.get_tensor_by_name(signature.inputs[name].name)
+        for name in ("dense", "categorical")
+    ]
+    fetch = graph.get_tensor_by_name(signature.outputs["probability"].name)
+    return session.make_callable(fetch, feeds)
+
+
 def measure(paths, args):
-    """Each path at batch 1 (latency) and 1024 (throughput)."""
+    """Each path at batch 1 (latency) and 1024 (throughput), with the
+    largest difference of its answers on the first 1024 rows from
+    `serving_default`'s (the paths must compute the same model)."""
     results = []
+    reference = None
     for name, (function, arrays) in paths.items():
-        as_numpy = name in (KERAS, ONNX)
+        as_numpy = name in (KERAS, ONNX, *NUMPY_INPUTS)
+        first = batches(arrays, THROUGHPUT_BATCH, 1, as_numpy)[0]
+        answer = np.reshape(np.asarray(function(*first)), [-1])
+        if reference is None:
+            reference = answer
+        difference = float(np.max(np.abs(answer - reference)))
         inputs = batches(arrays, LATENCY_BATCH, args.calls, as_numpy)
         seconds, cpu = time_calls(function, inputs, args.warmup)
-        results.append(record(name, LATENCY_BATCH, seconds, cpu))
+        results.append(record(name, LATENCY_BATCH, seconds, cpu, difference))
         inputs = batches(
             arrays, THROUGHPUT_BATCH, args.throughput_calls, as_numpy
         )
         time_calls(function, inputs[:2], 0)
         seconds, cpu = time_calls(function, inputs, 0)
-        results.append(record(name, THROUGHPUT_BATCH, seconds, cpu))
+        results.append(record(name, THROUGHPUT_BATCH, seconds, cpu, difference))
     return results
 
 
-def record(signature, batch, seconds, cpu_seconds):
+def record(signature, batch, seconds, cpu_seconds, difference):
     ms = seconds * 1000.0
     return {
         "signature": signature,
@@ -373,6 +431,7 @@ def record(signature, batch, seconds, cpu_seconds):
         "mean_ms": round(float(ms.mean()), 3),
         "rows_per_s": round(batch * len(seconds) / float(seconds.sum()), 1),
         "cpu_ms_per_call": round(1000.0 * cpu_seconds / len(seconds), 3),
+        "max_abs_difference": difference,
     }
 
 
@@ -403,7 +462,14 @@ def markdown(report):
         "- SavedModel rows: loaded with plain `tf.saved_model.load`, one "
         "signature call per request on tensors made beforehand (the "
         "vocabulary lookups run in the graph); `(XLA)`: the `adrec export "
-        "--xla` export. Keras and ONNX Runtime rows take ids preprocessed "
+        "--xla` export. `(Session)` rows call the same signature as "
+        "`tensorflow_model_server` does: the SavedModel loaded into a TF1 "
+        "`Session` and one `Session.run` of the signature's named tensors "
+        "per request, fed numpy arrays (their conversion to tensors is "
+        "timed); `1 thread`: both of that session's thread pools set to 1 "
+        "(`--tensorflow_intra_op_parallelism=1 "
+        "--tensorflow_inter_op_parallelism=1`). "
+        "Keras and ONNX Runtime rows take ids preprocessed "
         "beforehand (lookups not timed). Each call is timed with "
         "`time.perf_counter` until the result is a numpy array. Latency: "
         f"{settings['calls']} timed calls after {settings['warmup']} warmup "
@@ -412,7 +478,9 @@ def markdown(report):
         "tokens go to the OOV id).",
         "- CPU ms/call: process CPU time (all threads) per call, less "
         "sensitive to other load than wall time; above the mean wall time "
-        "when several threads work.",
+        "when several threads work. Max abs diff: the largest difference "
+        f"of the path's probabilities on the first {THROUGHPUT_BATCH} rows "
+        f"from `{SERVING_SIGNATURE}`'s.",
         f"- Targets (issue 31), on `{SERVING_SIGNATURE}`: batch-1 p99 <= "
         f"{TARGET_P99_MS} ms, batch {THROUGHPUT_BATCH} >= "
         f"{TARGET_ROWS_PER_S:,} rows/s.",
@@ -430,6 +498,7 @@ def markdown(report):
         ("mean ms", "r"),
         ("rows/s", "r"),
         ("CPU ms/call", "r"),
+        ("max abs diff", "r"),
     ]
     rows = [
         [
@@ -442,6 +511,7 @@ def markdown(report):
             f"{r['mean_ms']:.3f}",
             f"{r['rows_per_s']:,.0f}",
             f"{r['cpu_ms_per_call']:.3f}",
+            f"{r['max_abs_difference']:.1e}",
         ]
         for r in report["results"]
     ]

@@ -28,6 +28,10 @@ def test_serving_latency_benchmark_writes_reports(tmp_path):
         "serving_default",
         "serve_examples",
         "serving_default (XLA)",
+        "serving_default (Session)",
+        "serving_default (Session, 1 thread)",
+        "serving_default (XLA, Session)",
+        "serving_default (XLA, Session, 1 thread)",
         "Keras predict_on_batch",
         "ONNX Runtime",
     )
@@ -37,9 +41,12 @@ def test_serving_latency_benchmark_writes_reports(tmp_path):
         assert 0 < record["p50_ms"] <= record["p99_ms"]
         assert record["rows_per_s"] > 0
         assert record["cpu_ms_per_call"] >= 0
+        # Every path computes the same model on the same rows.
+        assert record["max_abs_difference"] <= 1e-5, record
     assert {"onnxruntime", "tensorflow"} <= set(report["versions"])
     assert report["machine"]["load_average_at_start"]
     markdown = (tmp_path / "serving_latency.md").read_text()
     assert "| serving_default | raw tensors | 1 | 12 |" in markdown
     assert "| serve_examples | tf.Example | 1024 | 3 |" in markdown
     assert "| ONNX Runtime | ids | 1 | 12 |" in markdown
+    assert "| serving_default (Session) | raw arrays | 1 | 12 |" in markdown
