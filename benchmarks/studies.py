@@ -309,6 +309,12 @@ def parse_args(argv):
         action="store_true",
         help="tiny: a few hundred rows, 1-2 values per axis, 2 seeds",
     )
+    p.add_argument(
+        "--quiet-machine",
+        action="store_true",
+        help="nothing else runs on the machine: label the timings quiet "
+        "(only when this invocation trains every run)",
+    )
     p.add_argument("--output-dir", default=OUTPUT_DIR)
     args = p.parse_args(argv)
     if args.seeds is None:
@@ -990,7 +996,7 @@ def _verdict_word(holds, against):
     return "yes" if holds else "no" if against else "not decided"
 
 
-def positional_sections(study, rows, spread, out, name):
+def positional_sections(study, rows, spread, out, name, shared):
     lines, readings = [], []
     for dataset in study.datasets:
         group = [r for r in rows if r["dataset"] == dataset]
@@ -1100,7 +1106,7 @@ def steps_to_target_table(group):
     )
 
 
-def sensitivity_sections(study, rows, spread, out, name):
+def sensitivity_sections(study, rows, spread, out, name, shared):
     lines = []
     reference = find(rows, axis="reference")
     for axis in ("layers", "heads", "dropout", "activation"):
@@ -1180,7 +1186,7 @@ def sensitivity_sections(study, rows, spread, out, name):
     return lines, reading
 
 
-def scaling_sections(study, rows, spread, out, name):
+def scaling_sections(study, rows, spread, out, name, shared):
     dot = find(rows, value="dot base")
     lines = study_table(rows, spread, reference=dot) + [""]
     png = f"{name}.png"
@@ -1265,7 +1271,7 @@ def _flops(run, point):
     return point["step"] * run["batch_size"] * run["train_flop_per_sample"]
 
 
-def budget_sections(study, rows, spread, out, name):
+def budget_sections(study, rows, spread, out, name, shared):
     lines = []
     parts = []
     verdicts = []
@@ -1299,7 +1305,7 @@ def budget_sections(study, rows, spread, out, name):
                 ("model", "l"),
                 ("train MFLOP / sample", "r"),
                 ("epoch TFLOP", "r"),
-                (f"training seconds, SHARED MACHINE ({spread})", "r"),
+                (f"training seconds, {_machine_word(shared)} ({spread})", "r"),
             ],
             table,
         ) + [""]
@@ -1337,8 +1343,8 @@ def budget_sections(study, rows, spread, out, name):
     plot_curves(
         rows,
         os.path.join(out, seconds_png),
-        "Later-period AUC against training seconds (SHARED MACHINE: "
-        "seconds are slow and noisy)",
+        "Later-period AUC against training seconds"
+        + (" (SHARED MACHINE: seconds are slow and noisy)" if shared else ""),
         lambda run, p: p["train_seconds"],
         "training seconds (evaluation excluded)",
     )
@@ -1355,13 +1361,17 @@ def budget_sections(study, rows, spread, out, name):
         f"paper: yes)? **{_verdict_word(holds, against)}**: "
         + "; ".join(parts or ["no runs"])
         + " (later-period AUC read off Ad-Rec's curve at the FLOPs DLRM "
-        "spends on its whole epoch, paired by seed, 95% t interval). The "
-        "seconds axis comes from a shared machine and decides nothing."
+        "spends on its whole epoch, paired by seed, 95% t interval)."
+        + (
+            " The seconds axis comes from a shared machine and decides nothing."
+            if shared
+            else ""
+        )
     )
     return lines, reading
 
 
-def views_sections(study, rows, spread, out, name):
+def views_sections(study, rows, spread, out, name, shared):
     table = []
     measures = (
         "cosine_spread",
@@ -1482,13 +1492,22 @@ SECTIONS = {
 }
 
 
+def _machine_word(shared):
+    return "SHARED MACHINE" if shared else "quiet machine"
+
+
 def markdown(report, study, rows, sections, reading):
     spread = _report.spread_label(len(report["settings"]["seeds"]))
     lines = _report.header_lines(
         report["title"],
         report,
-        machine_note="; this study's timings (if any) come from a SHARED "
-        "machine",
+        machine_note="; this study's timings (if any) come from a "
+        + (
+            "SHARED machine"
+            if report["machine"]["shared"]
+            else "quiet machine (`--quiet-machine`: nothing else ran, and "
+            "this invocation trained every run)"
+        ),
     )
     lines += [
         f"- Protocol: one epoch per run; seeds "
@@ -1560,13 +1579,15 @@ def main(argv=None):
     rows = cell_rows(study, records, args)
     seeds = sorted({s for r in rows for s in r["seeds"]})
     spread = _report.spread_label(len(seeds))
+    # Timings are quiet only if every run's were taken by this invocation.
+    shared = not (args.quiet_machine and trained == planned and not failed)
     report = {
         "benchmark": f"studies/{study.name}",
         "title": study.title + (" — QUICK" if args.quick else ""),
         "command": command,
         "date": _report.utc_now(),
         "seconds": time.perf_counter() - start,
-        "machine": _report.machine(load_at_start, shared=True),
+        "machine": _report.machine(load_at_start, shared=shared),
         "versions": _report.versions(),
         "settings": {
             "study": study.name,
@@ -1585,7 +1606,7 @@ def main(argv=None):
         "rows": [{k: v for k, v in r.items() if k != "runs"} for r in rows],
     }
     sections, reading = SECTIONS[study.name](
-        study, rows, spread, args.output_dir, study.name
+        study, rows, spread, args.output_dir, study.name, shared
     )
     report["reading"] = reading
     report["machine"]["load_average_at_end"] = _report.load_average()

@@ -24,8 +24,8 @@ PLOTS = {
 }
 
 
-def run(tmp_path, name):
-    argv = ["--study", name, "--quick", "--output-dir", str(tmp_path)]
+def run(tmp_path, name, *extra):
+    argv = ["--study", name, "--quick", "--output-dir", str(tmp_path), *extra]
     assert studies.main(argv) == 0
     markdown = (tmp_path / f"{name}.md").read_text()
     with open(tmp_path / f"{name}.json") as f:
@@ -40,11 +40,17 @@ def test_quick_study_writes_its_report(tmp_path, name):
         for sample in SAMPLES[dataset]:
             if shared_data_file(sample) is None:
                 pytest.skip(f"sample {sample} not found")
-    report, markdown = run(tmp_path, name)
+    # The budget study's seconds: quiet when every run is trained now.
+    extra = ["--quiet-machine"] if name == "budget" else []
+    report, markdown = run(tmp_path, name, *extra)
     assert report["command"] == (
         f"python -m benchmarks.studies --study {name} --quick "
-        f"--output-dir {tmp_path}"
+        f"--output-dir {tmp_path}" + "".join(f" {a}" for a in extra)
     )
+    assert report["machine"]["shared"] is (name != "budget")
+    if name == "budget":
+        assert "training seconds, quiet machine" in markdown
+        assert "SHARED" not in markdown
     assert report["settings"]["seeds"] == [0, 1]
     assert markdown.startswith(f"# {study.title} — QUICK\n")
     assert "mean ± sample std (ddof=1) over 2 seeds" in markdown
@@ -66,7 +72,9 @@ def test_quick_study_writes_its_report(tmp_path, name):
     if name == "positional":
         # Resumable: the same command again trains nothing new.
         before = (tmp_path / "positional.runs.jsonl").read_text()
-        again, _ = run(tmp_path, name)
+        again, _ = run(tmp_path, name, "--quiet-machine")
         after = (tmp_path / "positional.runs.jsonl").read_text()
         assert after == before
         assert again["rows"] == report["rows"]
+        # Runs read back keep their old timings: never labelled quiet.
+        assert again["machine"]["shared"] is True
