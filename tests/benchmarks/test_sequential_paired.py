@@ -144,3 +144,28 @@ def test_combine_writes_one_section_per_data_set(tmp_path):
     assert text.count("\n## Sequential models, paired seeds") == 2
     assert "(taobao)" in text and "(movielens)" in text
     assert "0.8050 ± 0.0071" in text
+
+
+def test_smaller_split_is_named_and_not_merged_with_the_whole(tmp_path):
+    runs = _runs("rm4", "adrec", [0.53, 0.55])
+    text = "\n".join(
+        sequential_paired.markdown(_report(runs, max_points_per_user=20))
+    )
+    assert "each user's 20 most recent windows per split" in text
+    whole = tmp_path / "whole.json"
+    small = tmp_path / "small.json"
+    whole.write_text(json.dumps(_report(_runs("rm4", "dot", [0.7, 0.71]))))
+    small.write_text(json.dumps(_report(runs, max_points_per_user=20)))
+    with pytest.raises(SystemExit, match="differ in max_points_per_user"):
+        sequential_paired.main(
+            ["--merge", str(whole), str(small)]
+            + ["--output-dir", str(tmp_path), "--name", "bad"]
+        )
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_max_points_per_user_must_be_a_positive_integer(value, capsys):
+    with pytest.raises(SystemExit) as raised:
+        sequential_paired.parse_args(["--max-points-per-user", value])
+    assert raised.value.code == 2
+    assert "--max-points-per-user" in capsys.readouterr().err
