@@ -25,7 +25,10 @@ KEY=VALUE` replaces a preset field for every interaction alike (a training
 setting such as `learning_rate` stays a fair race).
 `--max-points-per-user N` keeps each user's N most recent windows per split
 (`prepare_taobao`'s argument): a smaller split, for checking that a setting
-still learns when there are fewer steps.
+still learns when there are fewer steps. TensorFlow's CPU kernels may sum
+in a different order from run to run, so the same seed need not give the
+same AUC twice; `--deterministic` turns on its op determinism
+(`tf.config.experimental.enable_op_determinism`) so that it does.
 
 The table gives, per preset, each interaction's mean ± sample std (ddof=1)
 over the seeds, the best baseline (highest mean), and Ad-Rec's paired
@@ -84,6 +87,12 @@ def parse_args(argv):
         default=None,
         metavar="N",
         help="keep each user's N most recent windows per split (default: all)",
+    )
+    parser.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="enable TensorFlow's op determinism: the same seed gives the "
+        "same numbers in every run",
     )
     parser.add_argument("--output-dir", default=_report.RESULTS_DIR)
     parser.add_argument("--name", default="sequential_paired")
@@ -248,6 +257,12 @@ def _windows_note(report):
     return f"; each user's {kept} most recent windows per split"
 
 
+def _deterministic(report):
+    """Whether the runs had TensorFlow's op determinism (older reports and
+    runs without it have no entry)."""
+    return bool(report.get("deterministic"))
+
+
 def markdown(report):
     seeds = report["seeds"]
     title = f"Sequential models, paired seeds ({report['dataset']})"
@@ -261,7 +276,9 @@ def markdown(report):
         f"{_windows_note(report)}); cut time {report['cut_time']}.",
         f"- Preset overrides for every interaction: "
         f"{json.dumps(report['overrides']) if report['overrides'] else 'none'}"
-        f"; budget {report['budget']}.",
+        f"; budget {report['budget']}"
+        f"{'; TensorFlow op determinism on' if _deterministic(report) else ''}"
+        ".",
         "",
         f"## Validation AUC, {_report.spread_label(len(seeds))} "
         f"({', '.join(map(str, seeds))}), and Ad-Rec − best baseline",
@@ -313,6 +330,7 @@ def merge(args, argv):
         "dataset",
         "overrides",
         "max_points_per_user",
+        "deterministic",
         "train_points",
         "val_points",
     ):
@@ -375,6 +393,10 @@ def main(argv=None):
         return
     from keras_adrec.models import get_preset
 
+    if args.deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
     fields = get_preset(args.presets[0], **args.overrides)
     load_at_start = _report.load_average()
     start = time.perf_counter()
@@ -408,6 +430,8 @@ def main(argv=None):
         ),
         "runs": [],
     }
+    if args.deterministic:
+        report["deterministic"] = True
     for preset in args.presets:
         for seed in args.seeds:
             for interaction in args.interactions:
