@@ -23,6 +23,12 @@ the cut). Each run trains the preset's budget (optimizer, learning rate,
 warm-up, batch, epochs) and reports validation AUC and logloss. `--set
 KEY=VALUE` replaces a preset field for every interaction alike (a training
 setting such as `learning_rate` stays a fair race).
+`--max-points-per-user N` keeps each user's N most recent windows per split
+(`prepare_taobao`'s argument): a smaller split, for checking that a setting
+still learns when there are fewer steps. TensorFlow's CPU kernels may sum
+in a different order from run to run, so the same seed need not give the
+same AUC twice; `--deterministic` turns on its op determinism
+(`tf.config.experimental.enable_op_determinism`) so that it does.
 
 The table gives, per preset, each interaction's mean ± sample std (ddof=1)
 over the seeds, the best baseline (highest mean), and Ad-Rec's paired
@@ -32,7 +38,8 @@ error (std of the differences / sqrt(n)) and the 95% t interval.
 Usage (from the repository root):
     python -m benchmarks.sequential_paired --dataset taobao \
         [--presets rm4,rm5] [--interactions dot,adrec] [--seeds 0,1,2,3,4] \
-        [--set norm_first=false] [--name NAME] [--output-dir DIR]
+        [--set norm_first=false] [--max-points-per-user 20] \
+        [--name NAME] [--output-dir DIR]
     python -m benchmarks.sequential_paired --merge A.json B.json --name NAME
     python -m benchmarks.sequential_paired --combine T.json M.json --name NAME
 """
@@ -74,6 +81,19 @@ def parse_args(argv):
         metavar="KEY=VALUE",
         help="replace a preset field for every interaction",
     )
+    parser.add_argument(
+        "--max-points-per-user",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="keep each user's N most recent windows per split (default: all)",
+    )
+    parser.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="enable TensorFlow's op determinism: the same seed gives the "
+        "same numbers in every run",
+    )
     parser.add_argument("--output-dir", default=_report.RESULTS_DIR)
     parser.add_argument("--name", default="sequential_paired")
     parser.add_argument("--merge", nargs="+", default=None, metavar="JSON")
@@ -91,6 +111,19 @@ def parse_args(argv):
     args.seeds = [int(s) for s in args.seeds.split(",") if s]
     args.overrides = parse_set(args.set)
     return args
+
+
+def _positive(text):
+    """argparse `type=`: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expects an integer >= 1, got {text!r}"
+        )
+    return value
 
 
 def load_events(dataset):
@@ -119,10 +152,15 @@ def load_events(dataset):
     return kept, note
 
 
-def prepare(events, seed, history_length):
+def prepare(events, seed, history_length, max_points_per_user=None):
     from keras_adrec.data import prepare_taobao
 
-    return prepare_taobao(events, history_length=history_length, seed=seed)
+    return prepare_taobao(
+        events,
+        history_length=history_length,
+        max_points_per_user=max_points_per_user,
+        seed=seed,
+    )
 
 
 def run_one(split, preset, interaction, seed, overrides):
@@ -212,6 +250,19 @@ def _difference_cells(found):
     ]
 
 
+def _windows_note(report):
+    kept = report.get("max_points_per_user")
+    if kept is None:
+        return ""
+    return f"; each user's {kept} most recent windows per split"
+
+
+def _deterministic(report):
+    """Whether the runs had TensorFlow's op determinism (older reports and
+    runs without it have no entry)."""
+    return bool(report.get("deterministic"))
+
+
 def markdown(report):
     seeds = report["seeds"]
     title = f"Sequential models, paired seeds ({report['dataset']})"
@@ -221,11 +272,13 @@ def markdown(report):
         "- Points per split (seed "
         f"{seeds[0]}; the split is the same for every seed, the negatives "
         f"differ): {report['train_points']} training, "
-        f"{report['val_points']} validation (one negative per positive); "
-        f"cut time {report['cut_time']}.",
+        f"{report['val_points']} validation (one negative per positive"
+        f"{_windows_note(report)}); cut time {report['cut_time']}.",
         f"- Preset overrides for every interaction: "
         f"{json.dumps(report['overrides']) if report['overrides'] else 'none'}"
-        f"; budget {report['budget']}.",
+        f"; budget {report['budget']}"
+        f"{'; TensorFlow op determinism on' if _deterministic(report) else ''}"
+        ".",
         "",
         f"## Validation AUC, {_report.spread_label(len(seeds))} "
         f"({', '.join(map(str, seeds))}), and Ad-Rec − best baseline",
@@ -273,8 +326,15 @@ def merge(args, argv):
     for path in args.merge:
         with open(path) as f:
             parts.append(json.load(f))
-    for key in ("dataset", "overrides", "train_points", "val_points"):
-        if len({json.dumps(part[key]) for part in parts}) > 1:
+    for key in (
+        "dataset",
+        "overrides",
+        "max_points_per_user",
+        "deterministic",
+        "train_points",
+        "val_points",
+    ):
+        if len({json.dumps(part.get(key)) for part in parts}) > 1:
             raise SystemExit(f"Cannot merge: the reports differ in {key}.")
     runs = [run for part in parts for run in part["runs"]]
     report = dict(parts[0])
@@ -333,12 +393,18 @@ def main(argv=None):
         return
     from keras_adrec.models import get_preset
 
+    if args.deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
     fields = get_preset(args.presets[0], **args.overrides)
     load_at_start = _report.load_average()
     start = time.perf_counter()
     events, note = load_events(args.dataset)
     splits = {
-        seed: prepare(events, seed, fields.history_length)
+        seed: prepare(
+            events, seed, fields.history_length, args.max_points_per_user
+        )
         for seed in args.seeds
     }
     first = splits[args.seeds[0]]
@@ -352,6 +418,7 @@ def main(argv=None):
         "interactions": args.interactions,
         "seeds": args.seeds,
         "overrides": args.overrides,
+        "max_points_per_user": args.max_points_per_user,
         "train_points": len(first.train),
         "val_points": len(first.validation),
         "cut_time": first.cut_time,
@@ -363,6 +430,8 @@ def main(argv=None):
         ),
         "runs": [],
     }
+    if args.deterministic:
+        report["deterministic"] = True
     for preset in args.presets:
         for seed in args.seeds:
             for interaction in args.interactions:

@@ -58,6 +58,15 @@ split (20 windows per user) they learned nothing in one or two epochs in
 4 of 5 runs where pre-LN learned in every run (the protocol's dated
 note): a default that sometimes learns nothing is not robust.
 
+Initialisation. The Ad-Rec blocks keep Keras's Glorot uniform
+(`init_gain = 1.0`), not RM1-RM3's gain of 1/sqrt(2). A pre-registered
+second round (the protocol's 2026-12-07 18:20 section) tried gains of
+1/sqrt(2) and 0.5 with pre-LN, and 1/sqrt(2) with post-LN: on the
+20-window split each learned nothing (validation AUC 0.46-0.50) in one of
+three runs of two epochs where gain 1 learned in all three (0.54-0.60),
+and on the whole sample only post-LN at 1/sqrt(2) beat gain 1's mean
+(0.738 against 0.725 on seeds 10-12).
+
 Training budget (Taobao sample `UserBehavior_head84k.csv`, `prepare_taobao`
 defaults, chosen on its validation split): Adagrad, learning rate 0.05
 (TBSM's) after a 300-step warm-up, batch 128, all windows of every user
@@ -111,6 +120,8 @@ class SequentialPreset(Preset):
         history_length: int. Events before the candidate, T - 1 = 20.
         norm_first: bool. Ad-Rec's LayerNorm placement; `True` (pre-LN,
             the paper's) as in RM1-RM3 (see the module docstring).
+        init_gain: float. Glorot gain of the Ad-Rec block kernels; `1.0`
+            (Keras's), not RM1-RM3's 1/sqrt(2) (see the module docstring).
         sequence_layer: str. `"tsl"`, `"mha"`, `"rnn"` or `"transformer"`.
         tsl_num_heads, tsl_inner, tsl_mechanism, tsl_attention_units,
             tsl_projection: `keras_adrec.layers.TimeSeriesLayer`'s

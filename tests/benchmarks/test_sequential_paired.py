@@ -144,3 +144,70 @@ def test_combine_writes_one_section_per_data_set(tmp_path):
     assert text.count("\n## Sequential models, paired seeds") == 2
     assert "(taobao)" in text and "(movielens)" in text
     assert "0.8050 ± 0.0071" in text
+
+
+def test_smaller_split_is_named_and_not_merged_with_the_whole(tmp_path):
+    runs = _runs("rm4", "adrec", [0.53, 0.55])
+    text = "\n".join(
+        sequential_paired.markdown(_report(runs, max_points_per_user=20))
+    )
+    assert "each user's 20 most recent windows per split" in text
+    whole = tmp_path / "whole.json"
+    small = tmp_path / "small.json"
+    whole.write_text(json.dumps(_report(_runs("rm4", "dot", [0.7, 0.71]))))
+    small.write_text(json.dumps(_report(runs, max_points_per_user=20)))
+    with pytest.raises(SystemExit, match="differ in max_points_per_user"):
+        sequential_paired.main(
+            ["--merge", str(whole), str(small)]
+            + ["--output-dir", str(tmp_path), "--name", "bad"]
+        )
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_max_points_per_user_must_be_a_positive_integer(value, capsys):
+    with pytest.raises(SystemExit) as raised:
+        sequential_paired.parse_args(["--max-points-per-user", value])
+    assert raised.value.code == 2
+    assert "--max-points-per-user" in capsys.readouterr().err
+
+
+def test_deterministic_turns_on_op_determinism_before_any_run(monkeypatch):
+    import tensorflow as tf
+
+    calls = []
+    monkeypatch.setattr(
+        tf.config.experimental,
+        "enable_op_determinism",
+        lambda: calls.append("determinism"),
+    )
+
+    def stop(dataset):
+        calls.append("load")
+        raise SystemExit("stop")
+
+    monkeypatch.setattr(sequential_paired, "load_events", stop)
+    with pytest.raises(SystemExit, match="stop"):
+        sequential_paired.main(["--deterministic"])
+    assert calls == ["determinism", "load"]
+    with pytest.raises(SystemExit, match="stop"):
+        sequential_paired.main([])
+    assert calls == ["determinism", "load", "load"]
+
+
+def test_deterministic_runs_are_named_and_not_merged_with_others(tmp_path):
+    runs = _runs("rm4", "adrec", [0.68, 0.68])
+    text = "\n".join(
+        sequential_paired.markdown(_report(runs, deterministic=True))
+    )
+    assert "TensorFlow op determinism on" in text
+    plain = "\n".join(sequential_paired.markdown(_report(runs)))
+    assert "determinism" not in plain
+    first = tmp_path / "a.json"
+    second = tmp_path / "b.json"
+    first.write_text(json.dumps(_report(_runs("rm4", "dot", [0.7, 0.71]))))
+    second.write_text(json.dumps(_report(runs, deterministic=True)))
+    with pytest.raises(SystemExit, match="differ in deterministic"):
+        sequential_paired.main(
+            ["--merge", str(first), str(second)]
+            + ["--output-dir", str(tmp_path), "--name", "bad"]
+        )

@@ -150,7 +150,8 @@ def test_ranking_presets_start_adrec_at_gain_one_over_root_two(name):
     # Robustness protocol, stage R6: Glorot with gain 1/sqrt(2).
     assert get_preset(name).init_gain == pytest.approx(0.70710678)
     assert get_preset(name, init_gain=1.0).init_gain == 1.0
-    # Sequential presets keep Keras' Glorot (the stage ran on RM1-RM3).
+    # Sequential presets keep Keras' Glorot: smaller gains failed the
+    # sequential protocol's gate (benchmarks/sequential_defaults_protocol.md).
     assert get_preset("rm4").init_gain == 1.0
 
 
