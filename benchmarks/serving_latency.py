@@ -402,19 +402,18 @@ def measure(paths, args):
     reference = None
     for name, (function, arrays) in paths.items():
         as_numpy = name in (KERAS, ONNX, *NUMPY_INPUTS)
-        first = batches(arrays, THROUGHPUT_BATCH, 1, as_numpy)[0]
-        answer = np.reshape(np.asarray(function(*first)), [-1])
+        large = batches(
+            arrays, THROUGHPUT_BATCH, args.throughput_calls, as_numpy
+        )
+        answer = np.reshape(np.asarray(function(*large[0])), [-1])
         if reference is None:
             reference = answer
         difference = float(np.max(np.abs(answer - reference)))
         inputs = batches(arrays, LATENCY_BATCH, args.calls, as_numpy)
         seconds, cpu = time_calls(function, inputs, args.warmup)
         results.append(record(name, LATENCY_BATCH, seconds, cpu, difference))
-        inputs = batches(
-            arrays, THROUGHPUT_BATCH, args.throughput_calls, as_numpy
-        )
-        time_calls(function, inputs[:2], 0)
-        seconds, cpu = time_calls(function, inputs, 0)
+        time_calls(function, large[:2], 0)
+        seconds, cpu = time_calls(function, large, 0)
         results.append(record(name, THROUGHPUT_BATCH, seconds, cpu, difference))
     return results
 
