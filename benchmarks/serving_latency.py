@@ -12,6 +12,10 @@ answers requests:
 - both exports' `serving_default` as `tensorflow_model_server` runs it:
   one `Session.run` of the signature's tensors per request, with the
   benchmark's thread settings and with one thread per pool;
+- the XLA export's `serving_default` in a session with one intra-op
+  thread and one inter-op thread per core, called by one thread per core
+  at once (how a model server's cores are kept busy; rows/s over the
+  wall time of all callers);
 - plain Keras `model.predict_on_batch` on preprocessed ids;
 - the ONNX model of `keras_adrec.export.export_onnx` in ONNX Runtime, on
   preprocessed ids (`OnnxInputMapper`, untimed).
@@ -49,6 +53,7 @@ import os
 import pathlib
 import sys
 import tempfile
+import threading
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -82,9 +87,20 @@ SESSION = f"{SERVING_SIGNATURE} (Session)"
 SESSION_1 = f"{SERVING_SIGNATURE} (Session, 1 thread)"
 XLA_SESSION = f"{SERVING_SIGNATURE} (XLA, Session)"
 XLA_SESSION_1 = f"{SERVING_SIGNATURE} (XLA, Session, 1 thread)"
+# One caller per core, each request answered on one thread.
+CALLERS = os.cpu_count() or 1
+XLA_SESSION_CONCURRENT = (
+    f"{SERVING_SIGNATURE} (XLA, Session, 1 thread, {CALLERS} callers)"
+)
 KERAS = "Keras predict_on_batch"
 # Paths fed numpy arrays rather than tensors made beforehand.
-NUMPY_INPUTS = (SESSION, SESSION_1, XLA_SESSION, XLA_SESSION_1)
+NUMPY_INPUTS = (
+    SESSION,
+    SESSION_1,
+    XLA_SESSION,
+    XLA_SESSION_1,
+    XLA_SESSION_CONCURRENT,
+)
 ONNX = "ONNX Runtime"
 # What each path takes: raw features, or ids preprocessed beforehand.
 INPUTS = {
@@ -95,6 +111,7 @@ INPUTS = {
     SESSION_1: "raw arrays",
     XLA_SESSION: "raw arrays",
     XLA_SESSION_1: "raw arrays",
+    XLA_SESSION_CONCURRENT: "raw arrays",
     KERAS: "ids",
     ONNX: "ids",
 }
@@ -292,6 +309,34 @@ def time_calls(function, inputs, warmup):
     return np.array(seconds), time.process_time() - cpu_start
 
 
+def time_concurrent(function, inputs, warmup, callers=CALLERS):
+    """`time_calls` with `callers` threads calling at once, each through
+    all of `inputs`: the seconds of every call, the process CPU seconds
+    and the wall seconds of the whole (rows/s = all rows / wall)."""
+    for args in inputs[: max(warmup, 1)]:
+        function(*args)
+    seconds = [[] for _ in range(callers)]
+    start_line = threading.Barrier(callers + 1)
+
+    def caller(own):
+        start_line.wait()
+        for args in inputs:
+            start = time.perf_counter()
+            function(*args)
+            own.append(time.perf_counter() - start)
+
+    threads = [threading.Thread(target=caller, args=(own,)) for own in seconds]
+    for thread in threads:
+        thread.start()
+    start_line.wait()
+    cpu_start = time.process_time()
+    wall_start = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - wall_start
+    return np.concatenate(seconds), time.process_time() - cpu_start, wall
+
+
 def serving_paths(path, model_dir, work, dense, categorical, schema, args):
     """`{name: (function, arrays)}` of every path to time; `function(*row
     tensors)` answers a batch as a numpy array."""
@@ -324,6 +369,9 @@ def serving_paths(path, model_dir, work, dense, categorical, schema, args):
     paths[XLA] = (call_xla, raw)
     paths[XLA_SESSION] = (session_call(xla_path, args), raw)
     paths[XLA_SESSION_1] = (session_call(xla_path, args, threads=1), raw)
+    if CALLERS > 1:
+        concurrent = session_call(xla_path, args, pools=(1, CALLERS))
+        paths[XLA_SESSION_CONCURRENT] = (concurrent, raw)
     model, preprocessor, _ = ModelDirectory(model_dir).load_ranking()
     ids = preprocessor(
         {"dense": tf.constant(dense), "categorical": tf.constant(categorical)}
@@ -362,7 +410,7 @@ def serving_paths(path, model_dir, work, dense, categorical, schema, args):
     return paths
 
 
-def session_call(path, args, threads=None):
+def session_call(path, args, threads=None, pools=None):
     """`serving_default` run as `tensorflow_model_server` runs it: the
     SavedModel loaded into a TF1 `Session` (what TF Serving's
     `SavedModelBundle` holds) and each request one `Session.run` of the
@@ -370,9 +418,11 @@ def session_call(path, args, threads=None):
     layer. `threads` sets both of the session's thread pools (TF Serving's
     `--tensorflow_intra_op_parallelism` and
     `--tensorflow_inter_op_parallelism`); None keeps the benchmark's own
-    settings."""
+    settings. `pools` sets them apart, `(intra, inter)`."""
     intra = threads or args.intra_op_threads or 0
     inter = threads or args.inter_op_threads or 0
+    if pools is not None:
+        intra, inter = pools
     graph = tf.Graph()
     session = tf.compat.v1.Session(
         graph=graph,
@@ -410,16 +460,27 @@ def measure(paths, args):
             reference = answer
         difference = float(np.max(np.abs(answer - reference)))
         inputs = batches(arrays, LATENCY_BATCH, args.calls, as_numpy)
-        seconds, cpu = time_calls(function, inputs, args.warmup)
-        results.append(record(name, LATENCY_BATCH, seconds, cpu, difference))
-        time_calls(function, large[:2], 0)
-        seconds, cpu = time_calls(function, large, 0)
-        results.append(record(name, THROUGHPUT_BATCH, seconds, cpu, difference))
+        if name == XLA_SESSION_CONCURRENT:
+            timed = [
+                time_concurrent(function, inputs, args.warmup),
+                time_concurrent(function, large, 2),
+            ]
+        else:
+            timed = [time_calls(function, inputs, args.warmup)]
+            time_calls(function, large[:2], 0)
+            timed.append(time_calls(function, large, 0))
+        for batch, times in zip((LATENCY_BATCH, THROUGHPUT_BATCH), timed):
+            results.append(
+                record(name, batch, *times[:2], difference, *times[2:])
+            )
     return results
 
 
-def record(signature, batch, seconds, cpu_seconds, difference):
+def record(signature, batch, seconds, cpu_seconds, difference, wall=None):
+    """One row; `wall` is the wall time of concurrent calls (rows/s =
+    all rows / wall), None for calls one after another."""
     ms = seconds * 1000.0
+    wall = float(seconds.sum()) if wall is None else wall
     return {
         "signature": signature,
         "input": INPUTS[signature],
@@ -428,7 +489,7 @@ def record(signature, batch, seconds, cpu_seconds, difference):
         "p50_ms": round(float(np.percentile(ms, 50)), 3),
         "p99_ms": round(float(np.percentile(ms, 99)), 3),
         "mean_ms": round(float(ms.mean()), 3),
-        "rows_per_s": round(batch * len(seconds) / float(seconds.sum()), 1),
+        "rows_per_s": round(batch * len(seconds) / wall, 1),
         "cpu_ms_per_call": round(1000.0 * cpu_seconds / len(seconds), 3),
         "max_abs_difference": difference,
     }
@@ -467,7 +528,11 @@ def markdown(report):
         "per request, fed numpy arrays (their conversion to tensors is "
         "timed); `1 thread`: both of that session's thread pools set to 1 "
         "(`--tensorflow_intra_op_parallelism=1 "
-        "--tensorflow_inter_op_parallelism=1`). "
+        "--tensorflow_inter_op_parallelism=1`); `1 thread, N callers`: "
+        "intra-op pool 1 and inter-op pool N, with N caller threads (one "
+        "per core) sending requests at the same time, as clients keep a "
+        "server busy: every caller sends all the calls, rows/s = all rows "
+        "/ wall time, latencies over every call. "
         "Keras and ONNX Runtime rows take ids preprocessed "
         "beforehand (lookups not timed). Each call is timed with "
         "`time.perf_counter` until the result is a numpy array. Latency: "

@@ -24,7 +24,7 @@ def test_serving_latency_benchmark_writes_reports(tmp_path):
     assert report["model"]["parameters"] > 0
     assert 0.0 <= report["model"]["val_auc"] <= 1.0
     measured = {(r["signature"], r["batch"]) for r in report["results"]}
-    paths = (
+    paths = [
         "serving_default",
         "serve_examples",
         "serving_default (XLA)",
@@ -34,10 +34,19 @@ def test_serving_latency_benchmark_writes_reports(tmp_path):
         "serving_default (XLA, Session, 1 thread)",
         "Keras predict_on_batch",
         "ONNX Runtime",
-    )
+    ]
+    callers = serving_latency.CALLERS
+    if callers > 1:
+        paths.append(
+            f"serving_default (XLA, Session, 1 thread, {callers} callers)"
+        )
     assert measured == {(p, b) for p in paths for b in (1, 1024)}
     for record in report["results"]:
-        assert record["calls"] == (3 if record["batch"] == 1024 else 12)
+        calls = 3 if record["batch"] == 1024 else 12
+        if record["signature"].endswith("callers)"):
+            # Every caller sends every call.
+            calls *= callers
+        assert record["calls"] == calls
         assert 0 < record["p50_ms"] <= record["p99_ms"]
         assert record["rows_per_s"] > 0
         assert record["cpu_ms_per_call"] >= 0
