@@ -15,70 +15,22 @@ TBSM's released defaults and its Taobao benchmark script
 --tsl-mechanism=mlp --tsl-mlp=15-15`; `--mha-num-heads` defaults to 8),
 except where noted.
 
-Optimizer. TBSM (and the paper) train with `torch.optim.Adagrad(lr=0.05)`,
-whose squared-gradient accumulator starts at 0, so the first step moves
-every parameter by about `lr` whatever its gradient's scale. Keras's
-`Adagrad` starts the accumulator at 0.1: a step is then
-`lr * g / sqrt(0.1 + sum g^2)`, about `0.16 * g` while `|g| << 0.3`.
-In this model the per-event parameters get tiny gradients (at
-initialisation, per-tensor gradient norms of 0.02-0.3 spread over up to
-680k embedding entries), so with the Keras default they barely move (the
-embedding table's norm is 4.002 before and after an epoch on the Taobao
-sample), the event vectors stay nearly equal for every point (standard
-deviation over points 0.04) and the model predicts a constant (RM4 dot
-validation AUC 0.5001). `optimizer_config` therefore sets
-`initial_accumulator_value=0.0`, TBSM's Adagrad: the same model reaches
-0.71 after one epoch. Keras also adds `epsilon` (1e-7) under the square
-root, which floors the denominator at 3.2e-4 and still shrinks steps of
-gradients below that (a gradient of 1e-4 moves by 0.3 lr); torch adds its
-1e-10 outside the root. `epsilon=1e-10` makes the first step
-`lr * g / sqrt(g^2 + 1e-10)`, within 0.5% of torch's for `|g| >= 1e-4`.
+Optimizer: TBSM's `torch.optim.Adagrad(lr=0.05)`, reproduced in Keras
+with `initial_accumulator_value=0.0` (Keras starts at 0.1, which leaves
+this model's tiny per-event gradients nearly still) and `epsilon=1e-10`
+(torch adds it outside the square root), after a linear learning-rate
+warm-up of 300 steps (`learning_rate_warmup_steps`; 0 gives TBSM's
+optimizer exactly) that keeps the first full-size steps from saturating
+the event-top MLP behind Ad-Rec's interaction.
 
-Warm-up. With the accumulator at 0 the first step moves every weight by
-about `lr * sign(g)` = 0.05, and a layer with a wide fan-in of order-one
-inputs moves its pre-activations by about `lr * fan_in * mean|x|`. Ad-Rec's
-interaction output (80 un-normalised values of the pre-LN residual stream)
-feeds the event-top MLP, and after 5 such steps 80-99.8% of that MLP's
-pre-sigmoids exceed 5 in absolute value on seeds 0-2: the event vectors
-saturate, every event looks the same, their gradient vanishes and some
-seeds predict a constant for the whole epoch (RM4 Ad-Rec 0.49-0.60 on
-seeds 10-12). `learning_rate_warmup_steps = 300` ramps the rate linearly
-from 0 (`keras_adrec.training.optimizer_for`), so the accumulator fills
-before any full-size step; after the ramp the optimizer is TBSM's. Chosen
-by a protocol written before its run (`benchmarks/sequential_budget.md`):
-with it RM4 Ad-Rec gives 0.69-0.75 and dot 0.68-0.72 on seeds 10-12.
-Set it to 0 for TBSM's optimizer exactly (the TBSM comparison does).
+The Ad-Rec blocks are pre-LN (`norm_first=True`, the paper's block; the
+authors' released code is post-LN), with Keras's Glorot uniform
+(`init_gain=1.0`, not RM1-RM3's 1/sqrt(2)) and a LayerNorm epsilon of
+1e-5. Training budget: batch 128, every window of every user, one epoch.
 
-LayerNorm placement. The presets keep the paper's pre-LN Ad-Rec block
-(`norm_first = True`). Post-LN blocks (`norm_first=False`, LayerNorm
-after each residual sum, as the authors' released code) gave the higher
-mean on the whole Taobao sample (`benchmarks/sequential_defaults_protocol.md`:
-RM4/RM5 Ad-Rec 0.773 against 0.725 on seeds 10-12), but on a smaller
-split (20 windows per user) they learned nothing in one or two epochs in
-4 of 5 runs where pre-LN learned in every run (the protocol's dated
-note): a default that sometimes learns nothing is not robust.
-
-Initialisation and LayerNorm epsilon. The Ad-Rec blocks keep Keras's
-Glorot uniform (`init_gain = 1.0`, not RM1-RM3's 1/sqrt(2)) and a
-LayerNorm epsilon of 1e-5. Smaller gains, and an epsilon of 0.1 (which
-steadies the block from run to run on the whole sample), each left runs
-that learned nothing on the 20-window split where these defaults learned
-in every run; the pre-registered rounds and their numbers are in
-`benchmarks/sequential_defaults_protocol.md` and
-`benchmarks/results/sequential_findings.md`.
-
-Training budget (Taobao sample `UserBehavior_head84k.csv`, `prepare_taobao`
-defaults, chosen on its validation split): Adagrad, learning rate 0.05
-(TBSM's) after a 300-step warm-up, batch 128, all windows of every user
-(96,152 training and 41,208 validation points), `epochs = 1`. Measured
-for RM4 dot without the warm-up (validation AUC): all windows, 1 epoch
-0.7124 (seed 0; 0.5001 with Keras's default accumulator), 2 epochs
-0.7313 (seed 0); 20 windows per user
-(`max_points_per_user=20`, 22,780 training points), 2 epochs 0.5160
-(seed 0) and 0.5015 (seed 1): too few steps to leave the constant
-prediction, so every window is kept. A second epoch adds about 0.02 for
-dot; one epoch is what the 2-core machine affords for the RM4-RM7 x
-interaction table (`benchmarks/results/sequential_quality.md`).
+Why each of these was chosen, with the measurements and the protocols
+written before their runs: docs/sequential.md ("Why the presets are set
+this way").
 """
 
 import dataclasses
