@@ -129,8 +129,10 @@ def header_lines(title, report, machine_note=""):
         f"- Date: {report['date']} (total {report['seconds']:.0f} s)",
         f"- Machine: {m['nproc']} CPUs, {m['cpu_model']}; load average "
         f"(1, 5, 15 min) {start[0]}, {start[1]}, {start[2]} at the start, "
-        f"{end[0]}, {end[1]}, {end[2]} at the end (above 0, other processes "
-        f"share the CPUs and timings are slower and noisier){machine_note}.",
+        f"{end[0]}, {end[1]}, {end[2]} at the end (a load average decays "
+        "over minutes: the start's counts work just before this run, the "
+        "end's this run's own threads too; other work on the CPUs makes "
+        f"timings slower and noisier){machine_note}.",
         "- Versions: "
         + ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
     ]
