@@ -11,7 +11,7 @@ stand-in for the user or publisher column a real click log would name.
 
 Run from the repository root:
 
-    python examples/criteo_schema.py --output /tmp/criteo_schema
+    python examples/criteo_schema.py --output criteo_schema_run
 
 The sample is read from `--criteo`, by default
 `$ADREC_DATA_DIR/criteo/train_head10k.txt` (or `../shared/data/...` beside

@@ -15,7 +15,7 @@ the last 20% of the rows, which in time order are the latest events.
 
 Run from the repository root:
 
-    python examples/taobao_schema.py --output /tmp/taobao_schema
+    python examples/taobao_schema.py --output taobao_schema_run
 
 The sample is read from `--taobao`, by default
 `$ADREC_DATA_DIR/taobao/UserBehavior_head84k.csv` (or `../shared/data/...`
