@@ -78,15 +78,37 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
+# Environment variables that change what TensorFlow, XLA or the math
+# libraries do (and so the timings); a report records those that are set.
+TUNING_VARIABLES = (
+    "XLA_FLAGS",
+    "TF_XLA_FLAGS",
+    "TF_ENABLE_ONEDNN_OPTS",
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+    "OMP_NUM_THREADS",
+)
+
+
+def tuning_environment():
+    """`{name: value}` of the `TUNING_VARIABLES` set in this process."""
+    return {
+        name: os.environ[name]
+        for name in TUNING_VARIABLES
+        if name in os.environ
+    }
+
+
 def machine(load_at_start, **extra):
-    """CPU count and model, platform, load average at start and end, and
-    any `extra` facts."""
+    """CPU count and model, platform, load average at start and end, the
+    tuning environment variables set, and any `extra` facts."""
     return {
         "nproc": os.cpu_count(),
         "cpu_model": cpu_model(),
         "platform": platform.platform(),
         "load_average_at_start": load_at_start,
         "load_average_at_end": load_average(),
+        "environment": tuning_environment(),
         **extra,
     }
 
@@ -133,8 +155,21 @@ def header_lines(title, report, machine_note=""):
         "over minutes: the start's counts work just before this run, the "
         "end's this run's own threads too; other work on the CPUs makes "
         f"timings slower and noisier){machine_note}.",
+        *_environment_line(m),
         "- Versions: "
         + ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
+    ]
+
+
+def _environment_line(machine_facts):
+    """The environment line of a report's header, if any variable was set
+    (reports written before it was recorded have none)."""
+    environment = machine_facts.get("environment") or {}
+    if not environment:
+        return []
+    return [
+        "- Environment: "
+        + ", ".join(f"`{name}={value}`" for name, value in environment.items())
     ]
 
 
