@@ -33,6 +33,11 @@ Data sets (`--datasets`, comma-separated):
   default drift (`HARD_SHIFT`); days 0-4 train, day 5 is the later period,
   further rows of each training day the same period.
 
+`--deterministic` turns on TensorFlow's op determinism, so that a seed
+gives the same numbers in every run (on CPU its threads otherwise add
+floating-point sums in a varying order); such runs are recorded as
+deterministic and never stand in for runs without it, or the other way.
+
 Every finished run is appended as one JSON line to
 `<output-dir>/<report-name>.runs.jsonl`; a rerun with the same output
 skips the runs already there (resumable). `--merge A.jsonl,B.jsonl` writes
@@ -44,6 +49,7 @@ Usage (from the repository root):
         --interactions dot,adrec --output-dir /tmp/pilot
     python -m benchmarks.robustness --lr-grid 0.03,0.1,0.3 --first-seed 5
     python -m benchmarks.robustness --set use_ema=true --report-name ema
+    python -m benchmarks.robustness --datasets criteo --deterministic
     python -m benchmarks.robustness --merge a/robustness.runs.jsonl,b/...
 
 Writes `<report-name>.md` and `.json` (default `robustness`) to
@@ -153,6 +159,12 @@ def parse_args(argv):
         type=int,
         default=None,
         help="keep the N most recent windows per user and split (default: all)",
+    )
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="enable TensorFlow's op determinism: a seed gives the same "
+        "numbers in every run",
     )
     p.add_argument("--output-dir", default=_report.RESULTS_DIR)
     p.add_argument("--report-name", default=REPORT_NAME)
@@ -314,13 +326,28 @@ def dataset_record(name, split):
 
 
 def run_key(record):
+    """What makes two runs the same run (a rerun skips it)."""
     return (
         record["dataset"],
         record["interaction"],
         record["learning_rate"],
         record["seed"],
         json.dumps(record["overrides"], sort_keys=True),
+        # Runs written before the flag existed had it off.
+        bool(record.get("deterministic", False)),
     )
+
+
+def _same_run_both_ways(runs):
+    """A run key (without the determinism) found both with and without
+    op determinism, or None."""
+    seen = {}
+    for record in runs:
+        *key, deterministic = run_key(record)
+        key = tuple(key)
+        if seen.setdefault(key, deterministic) != deterministic:
+            return key
+    return None
 
 
 def read_runs(paths):
@@ -358,8 +385,18 @@ def run_fields(name, interaction, learning_rate, overrides):
     return fields
 
 
-def train_run(split, name, interaction, learning_rate, seed, overrides):
-    """One epoch on the split's training rows; AUC on both periods."""
+def train_run(
+    split,
+    name,
+    interaction,
+    learning_rate,
+    seed,
+    overrides,
+    deterministic=False,
+):
+    """One epoch on the split's training rows; AUC on both periods.
+    `deterministic` only labels the record: the caller turns TensorFlow's
+    op determinism on for the process."""
     from keras_adrec.jobs.compare_runs import train_variant
 
     fields = run_fields(name, interaction, learning_rate, overrides)
@@ -367,7 +404,7 @@ def train_run(split, name, interaction, learning_rate, seed, overrides):
         summary = train_sequential(split, fields, seed)
     else:
         _, summary = train_variant(split.ranking_data(), fields, seed)
-    return {
+    record = {
         "type": "run",
         "dataset": name,
         "interaction": interaction,
@@ -380,6 +417,9 @@ def train_run(split, name, interaction, learning_rate, seed, overrides):
         "later_logloss": summary["logloss"],
         "steps": summary["steps"],
     }
+    if deterministic:
+        record["deterministic"] = True
+    return record
 
 
 def train_sequential(split, fields, seed):
@@ -438,12 +478,15 @@ def measure(args, runs_path):
                 for seed in range(
                     args.first_seed, args.first_seed + args.seeds
                 ):
-                    key = (
-                        name,
-                        interaction,
-                        learning_rate,
-                        seed,
-                        json.dumps(args.overrides, sort_keys=True),
+                    key = run_key(
+                        {
+                            "dataset": name,
+                            "interaction": interaction,
+                            "learning_rate": learning_rate,
+                            "seed": seed,
+                            "overrides": args.overrides,
+                            "deterministic": args.deterministic,
+                        }
                     )
                     if key in finished:
                         continue
@@ -456,6 +499,7 @@ def measure(args, runs_path):
                             rate,
                             seed,
                             args.overrides,
+                            args.deterministic,
                         )
                     except Exception as error:  # report it, go on
                         failed.append(key)
@@ -618,6 +662,15 @@ def _row(r):
     ]
 
 
+def _determinism_note(report):
+    """ "on", "off" or "on in N of M runs" (older reports: "off")."""
+    on = report["settings"].get("deterministic_runs", 0)
+    total = len(report["runs"])
+    if on == 0:
+        return "off"
+    return "on" if on == total else f"on in {on} of {total} runs"
+
+
 def markdown(report):
     seeds = sorted({s for r in report["best"] for s in r["seeds"]})
     spread = _report.spread_label(len(seeds))
@@ -636,7 +689,7 @@ def markdown(report):
             if settings["lr_grid"]
             else ""
         )
-        + ".",
+        + f"; TensorFlow op determinism: {_determinism_note(report)}.",
         "- Interactions: "
         + "; ".join(
             f"`{v}` = {VARIANTS[v][2]}"
@@ -686,6 +739,9 @@ def build_report(args, command, load_at_start, seconds, datasets, runs):
             "std": "sample std (ddof=1)",
             "merged_from": args.merge,
             "title": args.title,
+            "deterministic_runs": sum(
+                bool(r.get("deterministic")) for r in runs
+            ),
         },
         "datasets": datasets,
         "best": best,
@@ -704,14 +760,32 @@ def main(argv=None):
     runs_path = os.path.join(args.output_dir, f"{args.report_name}.runs.jsonl")
     failed = []
     if args.merge is None:
+        if args.deterministic:
+            import tensorflow as tf
+
+            tf.config.experimental.enable_op_determinism()
         failed = measure(args, runs_path)
         datasets, runs = read_runs([runs_path])
+        # The runs file may also hold runs made with the other setting.
+        runs = [
+            r
+            for r in runs
+            if bool(r.get("deterministic")) == args.deterministic
+        ]
     else:
         missing = [p for p in args.merge if not os.path.exists(p)]
         if missing:
             print(f"--merge: no such file: {missing[0]}", file=sys.stderr)
             return 2
         datasets, runs = read_runs(args.merge)
+        twice = _same_run_both_ways(runs)
+        if twice:
+            print(
+                "--merge: the files hold the same run with and without "
+                f"--deterministic: {twice}",
+                file=sys.stderr,
+            )
+            return 2
         args.datasets = [d for d in args.datasets if d in datasets]
     report = build_report(
         args,

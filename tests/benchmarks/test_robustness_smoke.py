@@ -177,3 +177,42 @@ def test_taobao_sequential_runs(tmp_path):
     assert info["preset"] == "rm4"
     assert info["sets"]["later"]["rows"] > 0
     assert "Preset RM4" in markdown
+
+
+def test_deterministic_runs_repeat_exactly_and_stay_apart(tmp_path, capsys):
+    from tensorflow.python.framework import config
+
+    try:
+        first, markdown = run(
+            tmp_path / "a", "--interactions", "adrec", "--deterministic"
+        )
+        second, _ = run(
+            tmp_path / "b", "--interactions", "adrec", "--deterministic"
+        )
+    finally:
+        # Process-wide: later tests in this worker must not inherit it.
+        config.disable_op_determinism()
+    assert (
+        first["best"][0]["later_auc_mean"]
+        == (second["best"][0]["later_auc_mean"])
+    )
+    assert first["runs"][0]["deterministic"] is True
+    assert "TensorFlow op determinism: on." in markdown
+    # The same output without the flag trains its own run beside it...
+    plain, plain_markdown = run(tmp_path / "a", "--interactions", "adrec")
+    assert len(plain["runs"]) == 1
+    assert "deterministic" not in plain["runs"][0]
+    assert "TensorFlow op determinism: off." in plain_markdown
+    lines = [json.loads(x) for x in runs_lines(tmp_path / "a")]
+    assert [
+        bool(x.get("deterministic")) for x in lines if x["type"] == "run"
+    ] == [
+        True,
+        False,
+    ]
+    # ...and a merge refuses to count one seed twice.
+    runs_file = str(tmp_path / "a" / "robustness.runs.jsonl")
+    merged = ["--merge", runs_file, "--output-dir", str(tmp_path / "m")]
+    capsys.readouterr()
+    assert robustness.main(merged) == 2
+    assert "with and without --deterministic" in capsys.readouterr().err
