@@ -316,14 +316,18 @@ def time_concurrent(function, inputs, warmup, callers=CALLERS):
     for args in inputs[: max(warmup, 1)]:
         function(*args)
     seconds = [[] for _ in range(callers)]
+    errors = []
     start_line = threading.Barrier(callers + 1)
 
     def caller(own):
         start_line.wait()
-        for args in inputs:
-            start = time.perf_counter()
-            function(*args)
-            own.append(time.perf_counter() - start)
+        try:
+            for args in inputs:
+                start = time.perf_counter()
+                function(*args)
+                own.append(time.perf_counter() - start)
+        except Exception as error:  # raised again in the calling thread
+            errors.append(error)
 
     threads = [threading.Thread(target=caller, args=(own,)) for own in seconds]
     for thread in threads:
@@ -334,6 +338,8 @@ def time_concurrent(function, inputs, warmup, callers=CALLERS):
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - wall_start
+    if errors:
+        raise errors[0]
     return np.concatenate(seconds), time.process_time() - cpu_start, wall
 
 

@@ -59,3 +59,21 @@ def test_serving_latency_benchmark_writes_reports(tmp_path):
     assert "| serve_examples | tf.Example | 1024 | 3 |" in markdown
     assert "| ONNX Runtime | ids | 1 | 12 |" in markdown
     assert "| serving_default (Session) | raw arrays | 1 | 12 |" in markdown
+
+
+def test_concurrent_callers_each_send_every_call_and_errors_surface():
+    sent = []
+    seconds, cpu, wall = serving_latency.time_concurrent(
+        lambda x: sent.append(x), [(1,), (2,), (3,)], 0, callers=2
+    )
+    # One untimed warm-up call, then each caller sends all three.
+    assert sorted(sent) == [1, 1, 1, 2, 2, 3, 3]
+    assert len(seconds) == 6
+    assert wall > 0 and cpu >= 0
+
+    def fails_on_two(x):
+        if x == 2:
+            raise ValueError("request 2 failed")
+
+    with pytest.raises(ValueError, match="request 2 failed"):
+        serving_latency.time_concurrent(fails_on_two, [(1,), (2,)], 0)
