@@ -663,7 +663,7 @@ def _row(r):
 
 
 def _determinism_note(report):
-    """ "on", "off" or "on in N of M runs" (older reports: "off")."""
+    """`on`, `off` or `on in N of M runs` (older reports: `off`)."""
     on = report["settings"].get("deterministic_runs", 0)
     total = len(report["runs"])
     if on == 0:
