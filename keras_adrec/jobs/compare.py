@@ -259,11 +259,7 @@ def _compare(staging, output, settings):
     )
     variants = list(settings.variants)
     seeds = settings.seeds
-    costs = relative_costs(
-        {v: VARIANTS[v][0] for v in variants},
-        batch,
-        steps=steps_per_epoch * base.epochs,
-    )
+    costs = relative_costs({v: VARIANTS[v][0] for v in variants}, batch)
     runs_by_variant = {v: [] for v in variants}
     models = {}
     timed = []

@@ -3,9 +3,10 @@
 The runs differ in cost: an Ad-Rec step costs more than a dot
 step, so a comparison that has timed only its first run (dot) and takes
 every other run to cost the same underestimates the time left. Each
-variant therefore carries a relative cost, its interaction's
-graph-mode step time (`keras_adrec.training.build.CPU_STEP_TIMES`, the
-batch size nearest the run's), and a run not timed yet costs its relative
+variant therefore carries a relative cost, its interaction's measured
+step time in the faster of graph mode and XLA
+(`keras_adrec.training.build.CPU_STEP_TIMES`, the batch size nearest the
+run's), and a run not timed yet costs its relative
 cost times the seconds per unit of cost of the runs timed so far. The
 first run of a process also pays one-time start-up (TensorFlow's runtime,
 the first tracing): once another run is timed, the first run is left out
@@ -13,42 +14,31 @@ of that rate and of its variant's mean.
 """
 
 from keras_adrec.training.build import CPU_STEP_TIMES
-from keras_adrec.training.build import fastest_jit_compile
 
 
-def relative_costs(interactions, batch_size, steps=None):
+def relative_costs(interactions, batch_size):
     """Relative cost of a run of each variant.
 
     Args:
         interactions: dict `variant -> interaction name`.
         batch_size: int, the runs' batch size.
-        steps: int or None. Training steps of a run; None for a long run
-            (as for `fastest_jit_compile`).
 
     Returns:
-        dict `variant -> cost`: the interaction's step milliseconds at the
-        batch size of `CPU_STEP_TIMES` nearest `batch_size`, in the mode
-        a run of `steps` steps trains in (`fastest_jit_compile`: graph, or
-        XLA where it repays its compilation; the faster of the two where
-        Keras picks); an interaction absent from the table gets the mean
-        of the others.
+        dict `variant -> cost`: the interaction's step milliseconds in the
+        faster of graph mode and XLA (the mode a run picks, see
+        `keras_adrec.training.build.fastest_jit_compile`) at the batch size
+        of `CPU_STEP_TIMES` nearest `batch_size`; an interaction absent
+        from the table gets the mean of the others.
     """
     step_ms = {}
-    for (interaction, batch), times in CPU_STEP_TIMES.items():
-        step_ms.setdefault(interaction, {})[batch] = times
+    for (interaction, batch), (graph_ms, xla_ms, _) in CPU_STEP_TIMES.items():
+        step_ms.setdefault(interaction, {})[batch] = min(graph_ms, xla_ms)
     costs = {}
     for variant, interaction in interactions.items():
         by_batch = step_ms.get(interaction)
         if by_batch:
             nearest = min(by_batch, key=lambda b: (abs(b - int(batch_size)), b))
-            graph_ms, xla_ms, _ = by_batch[nearest]
-            jit = fastest_jit_compile(interaction, batch_size, steps)
-            if jit is True:
-                costs[variant] = xla_ms
-            elif jit is False:
-                costs[variant] = graph_ms
-            else:
-                costs[variant] = min(graph_ms, xla_ms)
+            costs[variant] = by_batch[nearest]
     default = sum(costs.values()) / len(costs) if costs else 1.0
     return {v: costs.get(v, default) for v in interactions}
 

@@ -8,7 +8,6 @@ from keras_adrec.jobs.compare_progress import relative_costs
 from keras_adrec.jobs.compare_progress import time_left
 from keras_adrec.jobs.compare_variants import BASE_VARIANTS
 from keras_adrec.jobs.compare_variants import VARIANTS
-from keras_adrec.training import build
 from keras_adrec.training.build import CPU_STEP_TIMES
 
 VARIANT_INTERACTIONS = {v: VARIANTS[v][0] for v in BASE_VARIANTS}
@@ -41,18 +40,16 @@ def test_costs_are_the_measured_step_times_at_the_nearest_batch():
     assert mixed["adrec-noln"] == mixed["x"]
 
 
-def test_costs_follow_the_mode_a_run_of_that_length_trains_in(monkeypatch):
-    # XLA steps faster but compiles for 1 s more: worth it only for runs
-    # of more than 1 / (0.010 - 0.004) = 167 steps.
+def test_costs_take_each_interactions_faster_mode(monkeypatch):
+    # dot's XLA step is the faster, Ad-Rec's graph step.
     table = {("dot", 128): (10.0, 4.0, 1.0), ("adrec", 128): (20.0, 25.0, 1.0)}
-    monkeypatch.setattr(build, "CPU_STEP_TIMES", table)
     monkeypatch.setattr(compare_progress, "CPU_STEP_TIMES", table)
     interactions = {"dot": "dot", "adrec": "adrec"}
-    short = relative_costs(interactions, 128, steps=100)
-    assert short == {"dot": 10.0, "adrec": 20.0}
-    long = relative_costs(interactions, 128, steps=1000)
-    assert long == {"dot": 4.0, "adrec": 20.0}
-    assert relative_costs(interactions, 128) == long
+    assert relative_costs(interactions, 128) == {"dot": 4.0, "adrec": 20.0}
+    # The nearest measured batch size stands in for an unmeasured one.
+    assert relative_costs(interactions, 1000) == {"dot": 4.0, "adrec": 20.0}
+    # An interaction the table lacks costs the mean of the measured ones.
+    assert relative_costs({"dot": "dot", "x": "mine"}, 128)["x"] == 4.0
 
 
 def test_after_the_first_run_runs_costing_like_their_steps_are_exact():
@@ -66,9 +63,9 @@ def test_after_the_first_run_runs_costing_like_their_steps_are_exact():
 
 
 def test_first_run_estimate_is_within_20_percent_on_the_measured_costs():
-    # Runs costing what the job's 176-step runs cost per step (45,000 rows
-    # at batch 256: graph mode), the first paying 10% start-up.
-    costs = relative_costs(VARIANT_INTERACTIONS, 256, steps=176)
+    # Runs costing what the measured table's steps cost, the first paying
+    # 10% start-up.
+    costs = relative_costs(VARIANT_INTERACTIONS, 256)
     seconds = {v: 0.5 * costs[v] for v in BASE_VARIANTS}
     runs = _runs(seconds, seeds=3, first_extra=0.1 * seconds["dot"])
     for done in range(1, len(runs)):
@@ -89,9 +86,8 @@ def test_first_run_estimate_is_within_20_percent_where_the_old_was_not(
         ("dcnv2", 128): (8.0, 9.0, 1.0),
         ("adrec", 128): (14.0, 19.0, 1.0),
     }
-    monkeypatch.setattr(build, "CPU_STEP_TIMES", table)
     monkeypatch.setattr(compare_progress, "CPU_STEP_TIMES", table)
-    costs = relative_costs(VARIANT_INTERACTIONS, 256, steps=176)
+    costs = relative_costs(VARIANT_INTERACTIONS, 256)
     seconds = {v: table[(v, 128)][0] for v in BASE_VARIANTS}
     runs = _runs(seconds, seeds=3, first_extra=0.6)
     actual = sum(s for _, s in runs[1:])
