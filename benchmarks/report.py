@@ -78,6 +78,70 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
+# /proc/cpuinfo flags that decide how fast our kernels run (vector width,
+# native bfloat16), in the order a report names them.
+CPU_FEATURE_FLAGS = (
+    ("avx2", "AVX2"),
+    ("fma", "FMA"),
+    ("avx512f", "AVX-512F"),
+    ("avx512_vnni", "AVX-512 VNNI"),
+    ("avx512_bf16", "AVX-512 BF16"),
+    ("amx_bf16", "AMX BF16"),
+)
+
+
+def cpu_identity(cpuinfo="/proc/cpuinfo"):
+    """The first CPU's family, model and speed-relevant instruction sets.
+
+    Virtual machines often name every CPU generation alike ("AMD EPYC"),
+    so the model name alone does not tell two machines apart.
+
+    Returns:
+        `{"family": str, "model": str, "features": [str, ...]}`, with
+        `None` for what `cpuinfo` does not list; `{}` if it is unreadable.
+    """
+    try:
+        with open(cpuinfo) as f:
+            text = f.read()
+    except OSError:
+        return {}
+    first = text.split("\n\n", 1)[0]
+    fields = {}
+    for line in first.splitlines():
+        name, sep, value = line.partition(":")
+        if sep:
+            fields.setdefault(name.strip(), value.strip())
+    flags = set(fields.get("flags", "").split())
+    return {
+        "family": fields.get("cpu family"),
+        "model": fields.get("model"),
+        "features": [
+            label for flag, label in CPU_FEATURE_FLAGS if flag in flags
+        ],
+    }
+
+
+def cpu_description(machine_facts):
+    """`AMD EPYC (family 23, model 1; AVX2, FMA, no AVX-512)`: the model
+    name and, for reports that recorded it, the identity."""
+    name = machine_facts["cpu_model"]
+    identity = machine_facts.get("cpu_identity")
+    if not identity:
+        return name
+    parts = [
+        f"{key} {identity[key]}"
+        for key in ("family", "model")
+        if identity.get(key) is not None
+    ]
+    features = list(identity.get("features") or [])
+    if not any(f.startswith("AVX-512") for f in features):
+        features.append("no AVX-512")
+    detail = ", ".join(parts)
+    if features:
+        detail = "; ".join(filter(None, [detail, ", ".join(features)]))
+    return f"{name} ({detail})"
+
+
 # Environment variables that change what TensorFlow, XLA or the math
 # libraries do (and so the timings); a report records those that are set.
 TUNING_VARIABLES = (
@@ -105,6 +169,7 @@ def machine(load_at_start, **extra):
     return {
         "nproc": os.cpu_count(),
         "cpu_model": cpu_model(),
+        "cpu_identity": cpu_identity(),
         "platform": platform.platform(),
         "load_average_at_start": load_at_start,
         "load_average_at_end": load_average(),
@@ -149,7 +214,7 @@ def header_lines(title, report, machine_note=""):
         "",
         f"- Command: `{report['command']}`",
         f"- Date: {report['date']} (total {report['seconds']:.0f} s)",
-        f"- Machine: {m['nproc']} CPUs, {m['cpu_model']}; load average "
+        f"- Machine: {m['nproc']} CPUs, {cpu_description(m)}; load average "
         f"(1, 5, 15 min) {start[0]}, {start[1]}, {start[2]} at the start, "
         f"{end[0]}, {end[1]}, {end[2]} at the end (a load average decays "
         "over minutes: the start's counts work just before this run, the "

@@ -68,3 +68,65 @@ def test_header_without_tuning_variables_has_no_environment_line(
     # Reports written before the environment was recorded still render.
     del machine["environment"]
     assert report.header_lines("T", _report_with(machine))[0] == "# T"
+
+
+_CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: {family}
+model\t\t: {model}
+model name\t: AMD EPYC
+flags\t\t: fpu sse2 {flags}
+
+processor\t: 1
+cpu family\t: 99
+model\t\t: 99
+flags\t\t: avx512f
+"""
+
+
+def test_cpu_identity_tells_apart_cpus_of_one_model_name(tmp_path):
+    older = tmp_path / "older"
+    older.write_text(_CPUINFO.format(family=23, model=1, flags="avx2 fma"))
+    newer = tmp_path / "newer"
+    newer.write_text(
+        _CPUINFO.format(
+            family=25, model=17, flags="avx2 fma avx512f avx512_bf16"
+        )
+    )
+    assert report.cpu_identity(older) == {
+        "family": "23",
+        "model": "1",
+        "features": ["AVX2", "FMA"],
+    }
+    assert report.cpu_identity(newer)["features"] == [
+        "AVX2",
+        "FMA",
+        "AVX-512F",
+        "AVX-512 BF16",
+    ]
+    facts = {"cpu_model": "AMD EPYC"}
+    descriptions = {
+        report.cpu_description(
+            {**facts, "cpu_identity": report.cpu_identity(path)}
+        )
+        for path in (older, newer)
+    }
+    assert descriptions == {
+        "AMD EPYC (family 23, model 1; AVX2, FMA, no AVX-512)",
+        "AMD EPYC (family 25, model 17; AVX2, FMA, AVX-512F, AVX-512 BF16)",
+    }
+
+
+def test_header_names_the_cpu_identity_and_reads_older_reports():
+    machine = {
+        "nproc": 2,
+        "cpu_model": "AMD EPYC",
+        "load_average_at_start": [0.1, 0.2, 0.3],
+        "load_average_at_end": [0.1, 0.2, 0.3],
+    }
+    older = report.header_lines("T", _report_with(machine))
+    assert "- Machine: 2 CPUs, AMD EPYC; load average" in "\n".join(older)
+    machine["cpu_identity"] = {"family": "23", "model": "1", "features": []}
+    lines = "\n".join(report.header_lines("T", _report_with(machine)))
+    assert "2 CPUs, AMD EPYC (family 23, model 1; no AVX-512); load" in lines
+    assert report.cpu_identity("/nonexistent/cpuinfo") == {}
