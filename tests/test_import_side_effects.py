@@ -117,6 +117,7 @@ def _run(code, keras_home, backend_in_json="tensorflow", env=None):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not os.path.isdir("/proc/self/fd"), reason="lists open files in /proc"
 )
@@ -146,6 +147,7 @@ def test_import_changes_nothing_global(tmp_path):
     assert after["mallopt_lookups"] == []
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     importlib.util.find_spec("jax") is None, reason="needs JAX installed"
 )

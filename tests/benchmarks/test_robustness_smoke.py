@@ -23,6 +23,7 @@ def runs_lines(tmp_path, name="robustness"):
     return (tmp_path / f"{name}.runs.jsonl").read_text().splitlines()
 
 
+@pytest.mark.slow
 def test_two_interactions_one_seed(tmp_path):
     report, markdown = run(tmp_path, "--interactions", "dot,adrec")
     assert report["command"].startswith("python -m benchmarks.robustness")
@@ -55,6 +56,7 @@ def test_two_interactions_one_seed(tmp_path):
     assert again["best"] == report["best"]
 
 
+@pytest.mark.slow
 def test_lr_grid_shows_each_at_its_best_same_period_auc(tmp_path):
     report, markdown = run(
         tmp_path, "--interactions", "dot", "--lr-grid", "0.3,0.01"
@@ -67,6 +69,7 @@ def test_lr_grid_shows_each_at_its_best_same_period_auc(tmp_path):
     assert "Every rate of the grid" in markdown
 
 
+@pytest.mark.slow
 def test_merge_joins_reports_run_side_by_side(tmp_path):
     a, b, merged = tmp_path / "a", tmp_path / "b", tmp_path / "merged"
     run(a, "--interactions", "dot")
@@ -153,6 +156,7 @@ def test_criteo_split_of_the_real_samples():
     assert stats["later"]["oov_share"] > stats["same"]["oov_share"] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     shared_data_file("taobao/UserBehavior_head84k.csv") is None,
     reason="research-only Taobao sample not found (set ADREC_DATA_DIR)",
@@ -179,6 +183,7 @@ def test_taobao_sequential_runs(tmp_path):
     assert "Preset RM4" in markdown
 
 
+@pytest.mark.slow
 def test_deterministic_runs_repeat_exactly_and_stay_apart(tmp_path, capsys):
     from tensorflow.python.framework import config
 

@@ -93,6 +93,7 @@ def test_train_writes_the_model_directory(trained):
     assert len(curve) >= 2
 
 
+@pytest.mark.slow
 def test_console_script_evaluates(trained, criteo_file):
     """The installed `adrec` entry point, in its own process."""
     adrec = shutil.which("adrec") or pytest.skip("`adrec` is not on PATH")
@@ -118,6 +119,7 @@ def test_console_script_evaluates(trained, criteo_file):
     assert "cuda" not in result.stderr.lower(), result.stderr
 
 
+@pytest.mark.slow
 def test_import_keras_adrec_is_enough_to_load_a_saved_model(trained):
     """`.keras` files name `keras_adrec>Class`; importing the package
     registers every class, in a fresh interpreter."""
@@ -418,6 +420,7 @@ def test_in_process_main_on_another_backend_exits_2(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_console_script_trains_on_tensorflow_quietly(criteo_file, tmp_path):
     """The installed `adrec` under a user's `KERAS_BACKEND=jax` and no
     `TF_CPP_MIN_LOG_LEVEL`, on a machine without a GPU: it switches itself
@@ -446,6 +449,7 @@ def test_console_script_trains_on_tensorflow_quietly(criteo_file, tmp_path):
         assert text not in noise, result.stderr
 
 
+@pytest.mark.slow
 def test_python_m_data_error_is_exactly_one_line(tmp_path):
     """`python -m keras_adrec.cli` with malformed data and a user's
     environment: stderr is the reader's one line, without TensorFlow's

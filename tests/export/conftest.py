@@ -4,8 +4,10 @@
 its predictions vary) with vocabularies fitted on the first rows of the
 Criteo sample (`criteo_file`: the real sample when present, synthetic
 rows otherwise); its `config.json` names that file as the training data,
-as `adrec train` does. `sequential_model_dir`: an RM4 model trained for
-one epoch on a small synthetic `UserBehavior.csv`.
+as `adrec train` does. `ranking_saved_model`: its plain SavedModel export
+(version 1 in a folder of its own), for tests that only read it.
+`sequential_model_dir`: an RM4 model trained for one epoch on a small
+synthetic `UserBehavior.csv`.
 """
 
 import json
@@ -51,6 +53,15 @@ def ranking_model_dir(tmp_path_factory, criteo_file):
         )
     )
     return directory
+
+
+@pytest.fixture(scope="session")
+def ranking_saved_model(tmp_path_factory, ranking_model_dir):
+    from keras_adrec.export import export_for_serving
+
+    return export_for_serving(
+        ranking_model_dir, tmp_path_factory.mktemp("ranking_saved_model")
+    )
 
 
 def write_events(path, num_users=14, events_per_user=34, seed=0):

@@ -30,7 +30,7 @@ def _session(version_dir):
 
 
 def test_ranking_onnx_matches_the_saved_model(
-    ranking_model_dir, criteo_file, tmp_path, capsys
+    ranking_model_dir, ranking_saved_model, criteo_file, tmp_path, capsys
 ):
     argv = ["export", "--model", str(ranking_model_dir), "--format", "onnx"]
     assert main(argv + ["--output", str(tmp_path / "onnx")]) == 0
@@ -51,8 +51,8 @@ def test_ranking_onnx_matches_the_saved_model(
     assert (inputs["sparse"] == 0).any() and np.isnan(raw["dense"]).any()
     actual = session.run(None, inputs)[0]
 
-    saved = export_for_serving(ranking_model_dir, tmp_path / "saved")
-    expected = tf.saved_model.load(str(saved)).signatures["serving_default"](
+    serve = tf.saved_model.load(str(ranking_saved_model))
+    expected = serve.signatures["serving_default"](
         dense=tf.constant(raw["dense"]),
         categorical=tf.constant(raw["categorical"]),
     )["probability"]
@@ -104,10 +104,9 @@ def test_bad_format_and_multi_hot_models_are_refused(
 
 
 def test_one_output_folder_holds_one_format(
-    ranking_model_dir, tmp_path, capsys
+    ranking_model_dir, ranking_saved_model, tmp_path, capsys
 ):
-    saved = tmp_path / "saved"
-    export_for_serving(ranking_model_dir, saved)
+    saved = ranking_saved_model.parent
     argv = ["export", "--model", str(ranking_model_dir), "--format", "onnx"]
     assert main(argv + ["--output", str(saved)]) == 2
     err = capsys.readouterr().err

@@ -45,9 +45,9 @@ def _metadata(version_dir):
 
 
 def test_ranking_export_replays_every_warmup_record(
-    ranking_model_dir, tmp_path
+    ranking_model_dir, ranking_saved_model
 ):
-    path = export_for_serving(ranking_model_dir, tmp_path)
+    path = ranking_saved_model
     assert (path / warmup.WARMUP_FILE).is_file()
     seen = _replay(path)
     assert sorted(seen) == sorted(
@@ -131,6 +131,7 @@ def test_without_tensorflow_serving_api_the_export_still_serves(
     assert (path / "saved_model.pb").is_file()
 
 
+@pytest.mark.slow
 def test_importing_the_export_package_needs_no_serving_extra():
     code = (
         "import sys, keras_adrec.export, keras_adrec.cli; "

@@ -8,11 +8,10 @@ import tensorflow as tf
 
 from keras_adrec import data as adrec_data
 from keras_adrec.cli import main
-from keras_adrec.export import export_for_serving
 
 
 def test_xla_export_matches_the_graph_export(
-    ranking_model_dir, criteo_file, tmp_path, capsys
+    ranking_model_dir, ranking_saved_model, criteo_file, tmp_path, capsys
 ):
     argv = ["export", "--model", str(ranking_model_dir), "--xla"]
     assert main(argv + ["--output", str(tmp_path / "xla")]) == 0
@@ -21,7 +20,7 @@ def test_xla_export_matches_the_graph_export(
     metadata = json.loads((xla / "assets.extra/adrec_serving.json").read_text())
     assert metadata["jit_compile"] is True
     assert "--xla_cpu_compilation_enabled" in metadata["jit_compile_note"]
-    plain = export_for_serving(ranking_model_dir, tmp_path / "plain")
+    plain = ranking_saved_model
     plain_metadata = json.loads(
         (plain / "assets.extra/adrec_serving.json").read_text()
     )

@@ -77,6 +77,7 @@ def test_tuning_runs_tensorflows_patch_before_setting(monkeypatch):
     assert libc.calls == [(-1, 64 * 1024 * 1024), (-3, 32 * 1024 * 1024)]
 
 
+@pytest.mark.slow
 @ONLY_GLIBC
 def test_tensorflow_patches_during_the_call_and_never_after():
     # A fresh process: TensorFlow patches the allocator once per process,
