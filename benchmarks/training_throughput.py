@@ -113,6 +113,10 @@ DESCRIPTIONS = {
 # Our reference measurement of the authors' PyTorch Ad-Rec at batch 128 on
 # 2 threads, real Criteo rows.
 AUTHORS_ADREC_SAMPLES_PER_SEC = 4345
+# The fp32 matmul speed of the machine it was measured on, as this
+# benchmark's 1024-square probe reads it (about 190 GFLOP/s; ANCHORS gives
+# 200 for a 2048-cube). A run well below it compares across machines.
+AUTHORS_MACHINE_MATMUL_GFLOPS = 190.0
 GOAL_SPEEDUP = 2.0
 GOAL_STEP_RATIO = 1.3
 # Issue 28: at batch 1024, in the faster of graph and XLA for each model.
@@ -728,9 +732,24 @@ def percent_of_peak(record, peak_gflops):
     return 100.0 * achieved / (peak_gflops * 1e9)
 
 
-def goals(records, ratio_rows):
+def goals(records, ratio_rows, peak_gflops=None):
     """The reference goals at batch 128 and issue 28's at batch 1024,
-    checked on this run's float32 numbers."""
+    checked on this run's float32 numbers. `peak_gflops`: this run's fp32
+    matmul peak; where it is well below the anchor machine's, the line
+    against the authors' code says that it compares across machines."""
+    anchor = (
+        f"{AUTHORS_ADREC_SAMPLES_PER_SEC:,}, measured on a quiet machine "
+        f"with about {AUTHORS_MACHINE_MATMUL_GFLOPS:.0f} GFLOP/s of fp32 "
+        "matmul"
+    )
+    if (
+        peak_gflops is not None
+        and peak_gflops < 0.75 * AUTHORS_MACHINE_MATMUL_GFLOPS
+    ):
+        anchor += (
+            f"; this machine's: {peak_gflops:.0f}, so the ratio compares "
+            "across machines"
+        )
     lines = []
     for r in records:
         if r.get("precision", FLOAT32) != FLOAT32:
@@ -741,8 +760,7 @@ def goals(records, ratio_rows):
             lines.append(
                 f"Ad-Rec batch 128 {mode}: {r['samples_per_sec']:,.0f} "
                 f"samples/s = {speedup:.2f}x the authors' PyTorch "
-                f"({AUTHORS_ADREC_SAMPLES_PER_SEC:,}, measured on a quiet "
-                f"machine); goal >= {GOAL_SPEEDUP:.0f}x: "
+                f"({anchor}); goal >= {GOAL_SPEEDUP:.0f}x: "
                 + ("met" if speedup >= GOAL_SPEEDUP else "not met")
                 + "."
             )
@@ -844,7 +862,7 @@ def main(argv=None):
         "profiles": profiles,
         "ratios": ratio_rows,
         "xla_ratios": xla_rows,
-        "goals": goals(records, ratio_rows),
+        "goals": goals(records, ratio_rows, peak),
     }
     _report.write_report(args.output_dir, REPORT_NAME, report, markdown(report))
     return 0

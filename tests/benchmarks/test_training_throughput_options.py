@@ -94,3 +94,16 @@ def test_goals_take_each_model_in_its_faster_mode():
         == ("adrec", "dot", True)
     ]
     assert adrec_dot_xla["step_ratio"] == pytest.approx(32.0 / 19.0)
+
+
+def test_anchor_goal_says_when_it_compares_across_machines():
+    records = [_record("adrec", True, 16.0, batch=128)]
+    same = tt.goals(records, [], peak_gflops=189.0)
+    slower = tt.goals(records, [], peak_gflops=68.0)
+    assert same[0].startswith("Ad-Rec batch 128 XLA: 8,000 samples/s = 1.84x")
+    assert "about 190 GFLOP/s" in same[0]
+    assert "across machines" not in same[0]
+    assert "this machine's: 68, so the ratio compares across machines" in (
+        slower[0]
+    )
+    assert "across machines" not in tt.goals(records, [])[0]
