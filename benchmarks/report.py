@@ -67,15 +67,24 @@ def load_average():
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def cpu_model():
+def _first_cpu_fields(cpuinfo="/proc/cpuinfo"):
+    """`{field: value}` of the first CPU listed in `cpuinfo`, or None."""
     try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+        with open(cpuinfo) as f:
+            text = f.read()
     except OSError:
-        pass
-    return platform.processor() or "unknown"
+        return None
+    fields = {}
+    for line in text.split("\n\n", 1)[0].splitlines():
+        name, sep, value = line.partition(":")
+        if sep:
+            fields.setdefault(name.strip(), value.strip())
+    return fields
+
+
+def cpu_model():
+    fields = _first_cpu_fields() or {}
+    return fields.get("model name") or platform.processor() or "unknown"
 
 
 # /proc/cpuinfo flags that decide how fast our kernels run (vector width,
@@ -100,17 +109,9 @@ def cpu_identity(cpuinfo="/proc/cpuinfo"):
         `{"family": str, "model": str, "features": [str, ...]}`, with
         `None` for what `cpuinfo` does not list; `{}` if it is unreadable.
     """
-    try:
-        with open(cpuinfo) as f:
-            text = f.read()
-    except OSError:
+    fields = _first_cpu_fields(cpuinfo)
+    if fields is None:
         return {}
-    first = text.split("\n\n", 1)[0]
-    fields = {}
-    for line in first.splitlines():
-        name, sep, value = line.partition(":")
-        if sep:
-            fields.setdefault(name.strip(), value.strip())
     flags = set(fields.get("flags", "").split())
     return {
         "family": fields.get("cpu family"),

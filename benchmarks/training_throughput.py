@@ -270,12 +270,8 @@ def cpu_has_bfloat16(cpuinfo="/proc/cpuinfo"):
 
     Without either, `mixed_bfloat16` is emulated and slower than float32.
     """
-    try:
-        with open(cpuinfo) as f:
-            flags = set(f.read().split())
-    except OSError:
-        return False
-    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    features = _report.cpu_identity(cpuinfo).get("features", [])
+    return bool({"AVX-512 BF16", "AMX BF16"} & set(features))
 
 
 # ----------------------------------------------------------------------
